@@ -1,0 +1,132 @@
+/**
+ * @file attn.h
+ * @brief The one problem, the one signature: what every step shares.
+ *
+ * Everything a user of the library needs is declared here: the problem
+ * description (attn_problem), its validation and sizes, and the entry point
+ * of every step (`attnNN_forward`, and `attn01_backward`).
+ *
+ * Layout everywhere: contiguous [batch, heads, seq, head_dim] (BHSD),
+ * row-major, fp32. Q and O have heads_q heads, K and V heads_kv heads;
+ * query head h reads K/V head h / (heads_q / heads_kv).
+ *
+ * CPU steps take host pointers. GPU steps take device pointers, a device
+ * workspace of attnNN_workspace_bytes() bytes (NULL when that is 0) and a
+ * CUDA stream (NULL: the default stream); they launch asynchronously.
+ *
+ * Every entry point returns 0 on success, ATTN_EXIT_BAD_INPUT (2) when the
+ * problem is invalid for that step, or ATTN_EXIT_RESOURCE (3) when memory
+ * runs out.
+ */
+#ifndef ATTN_H
+#define ATTN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Exit codes of every step program (DESIGN.md). */
+enum {
+    ATTN_EXIT_PASS = 0,      /**< ran, and the check (if any) passed */
+    ATTN_EXIT_FAIL = 1,      /**< ran, and the check failed */
+    ATTN_EXIT_BAD_INPUT = 2, /**< invalid flag, shape or file: nothing written */
+    ATTN_EXIT_RESOURCE = 3   /**< out of memory or no CUDA device */
+};
+
+/** Largest head dimension any step accepts (CPU steps: 1..256). */
+#define ATTN_MAX_HEAD_DIM 256
+
+/** One attention problem: shapes, mask and scale. */
+typedef struct {
+    int batch;           /**< B */
+    int heads_q;         /**< Hq: heads of Q and O */
+    int heads_kv;        /**< Hkv: heads of K and V; divides heads_q */
+    int seqlen_q;        /**< Sq: query rows */
+    int seqlen_k;        /**< Sk: key/value rows */
+    int head_dim;        /**< D */
+    int causal;          /**< mask aligned bottom-right when seqlen_q != seqlen_k */
+    float softmax_scale; /**< 0 means 1/sqrt(head_dim) */
+} attn_problem;
+
+/**
+ * Check a problem for validity. Returns 0, or ATTN_EXIT_BAD_INPUT with a
+ * one-line message (naming the flag and the allowed range) in @p msg.
+ * Refuses sizes whose element counts overflow 32-bit indexing.
+ */
+int attn_problem_validate(const attn_problem *p, char *msg, size_t msg_len);
+
+/** The softmax scale in use: p->softmax_scale, or 1/sqrt(D) when that is 0. */
+float attn_scale(const attn_problem *p);
+
+/** Elements of Q and O: B·Hq·Sq·D. */
+size_t attn_q_elems(const attn_problem *p);
+/** Elements of K and of V: B·Hkv·Sk·D. */
+size_t attn_kv_elems(const attn_problem *p);
+/** Elements of LSE: B·Hq·Sq. */
+size_t attn_lse_elems(const attn_problem *p);
+
+/** The K/V head that query head @p hq reads (MQA/GQA). */
+int attn_kv_head(const attn_problem *p, int hq);
+
+/**
+ * Number of keys query row @p i sees: keys 0 .. n-1. Without causal masking
+ * this is seqlen_k; with it (bottom-right) it is clamp(i + Sk - Sq + 1, 0, Sk).
+ * A row with 0 keys gets O = 0 and LSE = -inf.
+ */
+int attn_keys_visible(const attn_problem *p, int i);
+
+/** Forward FLOPs, FlashAttention convention: 4·B·Hq·Sq·Sk·D, halved when causal. */
+double attn_flops_forward(const attn_problem *p);
+
+/* ---- CPU steps: host pointers ------------------------------------------ */
+
+/** Step 01: standard attention, S and P materialized (O(N²) memory). */
+int attn01_forward(const attn_problem *p, const float *q, const float *k,
+                   const float *v, float *o, float *lse);
+/**
+ * Step 01's standard backward: P, dP and dS materialized. @p dout is dL/dO
+ * ([B, Hq, Sq, D]); writes dq ([B, Hq, Sq, D]), dk and dv ([B, Hkv, Sk, D]).
+ */
+int attn01_backward(const attn_problem *p, const float *q, const float *k,
+                    const float *v, const float *dout, float *dq, float *dk,
+                    float *dv);
+/** Step 02: one streaming pass per row with online softmax; no N×N buffer. */
+int attn02_forward(const attn_problem *p, const float *q, const float *k,
+                   const float *v, float *o, float *lse);
+/** Step 03: tiled FlashAttention (Algorithm 1) on the CPU. */
+int attn03_forward(const attn_problem *p, const float *q, const float *k,
+                   const float *v, float *o, float *lse);
+
+/* ---- GPU steps: device pointers ---------------------------------------- */
+
+struct CUstream_st; /* = cudaStream_t, without pulling CUDA headers into C */
+
+/** Device workspace step 04 needs: S and P, 2·B·Hq·Sq·Sk floats. */
+size_t attn04_workspace_bytes(const attn_problem *p);
+/** Step 04: cuBLAS GEMM, softmax kernel, GEMM; S and P in @p workspace. */
+int attn04_forward(const attn_problem *p, const float *q, const float *k,
+                   const float *v, float *o, float *lse, void *workspace,
+                   struct CUstream_st *stream);
+
+/** Device workspace step 05 needs: m and l, 2·B·Hq·Sq floats. */
+size_t attn05_workspace_bytes(const attn_problem *p);
+/** Step 05: FlashAttention-1 kernel, K/V tiles in shared memory. */
+int attn05_forward(const attn_problem *p, const float *q, const float *k,
+                   const float *v, float *o, float *lse, void *workspace,
+                   struct CUstream_st *stream);
+
+/** Device workspace step 06 needs: none (0). */
+size_t attn06_workspace_bytes(const attn_problem *p);
+/** Step 06: FlashAttention-2 kernel, warps own rows, O in registers. */
+int attn06_forward(const attn_problem *p, const float *q, const float *k,
+                   const float *v, float *o, float *lse, void *workspace,
+                   struct CUstream_st *stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ATTN_H */

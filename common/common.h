@@ -1,0 +1,292 @@
+/**
+ * @file common.h
+ * @brief The plumbing every step program and test suite shares.
+ *
+ * Host memory with byte accounting, the seeded input generator, .npy I/O,
+ * the float64 oracle, error metrics and the correctness rule, the
+ * command-line parser, timers, and the step-program driver. None of this is
+ * an idea of FlashAttention; it lives here so that `make diff` between two
+ * steps shows only the idea.
+ */
+#ifndef ATTN_COMMON_H
+#define ATTN_COMMON_H
+
+#include "attn.h"
+
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- host memory with byte accounting (mem.c) ------------------------- */
+
+/**
+ * Allocate @p bytes of host memory, counted toward the current and peak
+ * totals that `extra_bytes` reports. Returns NULL on failure (and remembers
+ * the failed request for attn_mem_failed_bytes()). Free with attn_free().
+ */
+void *attn_alloc(size_t bytes);
+/** attn_alloc(), zero-filled. */
+void *attn_calloc(size_t count, size_t size);
+/** Free memory from attn_alloc() / attn_calloc(); NULL is ignored. */
+void attn_free(void *ptr);
+/** Reset the peak to the current total (call before the region to measure). */
+void attn_mem_reset_peak(void);
+/** Peak tracked bytes since the last reset, minus the total at that reset. */
+size_t attn_mem_peak(void);
+/** Bytes of the last request attn_alloc() could not satisfy (0 if none). */
+size_t attn_mem_failed_bytes(void);
+/**
+ * Fault injection for the tests: the next @p n allocations succeed, then
+ * every one fails until attn_mem_fail_after(-1) turns injection off.
+ */
+void attn_mem_fail_after(long n);
+
+/* ---- seeded inputs (rng.c) --------------------------------------------- */
+
+/** Which tensor a stream of random numbers fills; each has its own stream. */
+enum { ATTN_STREAM_Q = 0, ATTN_STREAM_K = 1, ATTN_STREAM_V = 2, ATTN_STREAM_DO = 3 };
+
+/**
+ * Fill @p x[0..n) with standard-normal floats. Element i depends only on
+ * (seed, stream, i): every step, CPU or GPU, sees bit-identical inputs.
+ */
+void attn_fill_normal(float *x, size_t n, uint64_t seed, int stream);
+
+/* ---- .npy files (npy.c) ------------------------------------------------ */
+
+/** A rank-1..4 float32 array read from or written to a .npy file. */
+typedef struct {
+    int rank;          /**< 1..4 */
+    int64_t shape[4];  /**< C order */
+    float *data;       /**< attn_alloc()'d, float32 (float16 files converted) */
+    int was_fp16;      /**< 1 when the file held float16 */
+} attn_array;
+
+/**
+ * Read a .npy file (versions 1.0 and 2.0; '<f4' or '<f2'; C order).
+ * Returns 0, or ATTN_EXIT_BAD_INPUT with a one-line message naming the file
+ * and the problem (wrong dtype, Fortran order, big-endian, truncated…), or
+ * ATTN_EXIT_RESOURCE when the data cannot be allocated.
+ */
+int attn_npy_read(const char *path, attn_array *out, char *msg, size_t msg_len);
+/** Parse a .npy image held in memory (what attn_npy_read() does after reading). */
+int attn_npy_parse(const unsigned char *buf, size_t len, const char *name,
+                   attn_array *out, char *msg, size_t msg_len);
+/**
+ * Write a float32 array as .npy version 1.0 (float16 when @p as_fp16).
+ * Writes to a temporary name beside @p path and renames, so a failure
+ * leaves no partial file. Returns 0 or ATTN_EXIT_BAD_INPUT with a message.
+ */
+int attn_npy_write(const char *path, const float *data, int rank,
+                   const int64_t *shape, int as_fp16, char *msg, size_t msg_len);
+/** Free an array's data. */
+void attn_array_free(attn_array *a);
+
+/** IEEE half <-> float conversions (round to nearest even). */
+float attn_half_to_float(uint16_t h);
+/** @copydoc attn_half_to_float */
+uint16_t attn_float_to_half(float f);
+
+/* ---- the float64 oracle (oracle.c) ------------------------------------- */
+
+/**
+ * Float64 attention for the listed rows. @p rows holds indices into the
+ * B·Hq·Sq query rows (row r = (b·Hq + h)·Sq + i); NULL with @p n_rows =
+ * B·Hq·Sq means every row. Writes o_ref[n_rows·D] and lse_ref[n_rows].
+ * NaN in an input propagates exactly to the rows that read it; a row that
+ * sees no key gets O = 0 and LSE = -inf.
+ */
+void attn_oracle_forward(const attn_problem *p, const float *q, const float *k,
+                         const float *v, const int64_t *rows, size_t n_rows,
+                         double *o_ref, double *lse_ref);
+/**
+ * Float64 backward: dq ([B,Hq,Sq,D]), dk and dv ([B,Hkv,Sk,D]) from the
+ * upstream gradient @p dout. K/V heads shared by several query heads sum
+ * their gradients.
+ */
+void attn_oracle_backward(const attn_problem *p, const float *q, const float *k,
+                          const float *v, const float *dout, double *dq,
+                          double *dk, double *dv);
+
+/**
+ * The fp32 naive baseline the correctness rule scales with: the same rows
+ * as attn_oracle_forward(), computed like step 01 (fp32 scores, fp32 sums).
+ */
+void attn_naive_fp32_rows(const attn_problem *p, const float *q, const float *k,
+                          const float *v, const int64_t *rows, size_t n_rows,
+                          float *o_rows, float *lse_rows);
+
+/* ---- error metrics and the correctness rule (compare.c) --------------- */
+
+/** Errors of a float32 result against a float64 reference. */
+typedef struct {
+    double max_abs;     /**< max |x - ref| over elements where both are finite */
+    double rel_l2;      /**< ||x - ref||₂ / ||ref||₂ over the same elements */
+    size_t nan_count;   /**< NaN in x where ref is not NaN */
+    size_t nan_missing; /**< ref NaN where x is not NaN */
+    size_t inf_mismatch;/**< an infinity in one that the other does not share */
+    size_t n;           /**< elements compared */
+} attn_err;
+
+/** Compare @p x with @p ref element by element (NaN- and ±inf-aware). */
+attn_err attn_compare(const float *x, const double *ref, size_t n);
+/** Compare two float32 results (a step against the prior step). */
+attn_err attn_compare_f32(const float *x, const float *ref, size_t n);
+/** Max over elements of |lse - ref| / (1 + |ref|); -inf == -inf is 0. */
+double attn_lse_err(const float *lse, const double *ref, size_t n);
+
+/**
+ * DESIGN.md's rule: @p e passes when NaN-ness matches, infinities match,
+ * and e.max_abs <= factor · @p baseline_max_abs + @p atol.
+ * (fp32 forward: factor 2, atol 1e-6; gradients: factor 3.)
+ */
+int attn_rule_ok(const attn_err *e, double baseline_max_abs, double factor,
+                 double atol);
+/** LSE tolerance of fp32 steps. */
+#define ATTN_LSE_TOL 1e-5
+
+/** Gather rows of a [B·Hq·Sq, D] array: dst[r·D..] = src[rows[r]·D..]. */
+void attn_gather_rows(const float *src, int d, const int64_t *rows,
+                      size_t n_rows, float *dst);
+
+/* ---- timing (timer.c) -------------------------------------------------- */
+
+/** Monotonic wall clock in milliseconds. */
+double attn_now_ms(void);
+/** Median of @p n values (sorts @p v in place). */
+double attn_median(double *v, int n);
+
+/* ---- command line (cli.c) ---------------------------------------------- */
+
+/** Everything a step program's flags say. */
+typedef struct {
+    attn_problem prob;     /**< shape, mask, scale */
+    uint64_t seed;         /**< --seed */
+    const char *q_path;    /**< --q */
+    const char *k_path;    /**< --k */
+    const char *v_path;    /**< --v */
+    const char *do_path;   /**< --do */
+    const char *out_path;  /**< --out */
+    const char *lse_path;  /**< --lse */
+    const char *prev_path; /**< --prev */
+    const char *dq_path;   /**< --dq */
+    const char *dk_path;   /**< --dk */
+    const char *dv_path;   /**< --dv */
+    const char *dtype;     /**< --dtype: "fp32" (default), "fp16", "bf16" */
+    int deterministic;     /**< --deterministic */
+    int check;             /**< --check (1, default) / --no-check (0) */
+    int bench;             /**< --bench */
+    int warmup;            /**< --warmup W */
+    int iters;             /**< --iters I */
+    int shape_given[8];    /**< which shape flags were given (for --q agreement) */
+} attn_opts;
+
+/** Indices into attn_opts.shape_given. */
+enum { ATTN_SG_BATCH, ATTN_SG_HEADS, ATTN_SG_KV_HEADS, ATTN_SG_SEQ,
+       ATTN_SG_SEQ_K, ATTN_SG_DIM, ATTN_SG_COUNT };
+
+/**
+ * Parse the shared flags. Returns 0, 1 for --help (usage already printed to
+ * @p help_out), or ATTN_EXIT_BAD_INPUT with a one-line message in @p msg.
+ * Validates the problem when no input files are given.
+ */
+int attn_parse_args(int argc, char **argv, attn_opts *o, FILE *help_out,
+                    char *msg, size_t msg_len);
+/** Print the usage text. */
+void attn_print_usage(FILE *f, const char *prog);
+
+/* ---- steps and the driver (driver.c) ----------------------------------- */
+
+/** How long a timed run may go: warm-up runs, then up to iters, capped by time. */
+typedef struct {
+    int warmup;         /**< untimed runs first */
+    int iters;          /**< timed runs at most */
+    double max_ms;      /**< stop timing once this much time was spent */
+} attn_bench_opts;
+
+/** What a run measured. */
+typedef struct {
+    double ms;            /**< median of the timed runs (or the one run) */
+    int runs;             /**< timed runs */
+    size_t extra_bytes;   /**< peak bytes beyond inputs and outputs */
+} attn_run_stats;
+
+struct attn_step;
+
+/**
+ * Run @p step on host arrays: copies in and out where the step is on the
+ * GPU, times only the step itself. @p bench NULL: one run. Returns 0,
+ * ATTN_EXIT_BAD_INPUT (step refuses the shape) or ATTN_EXIT_RESOURCE, with
+ * a one-line message in @p msg.
+ */
+typedef int (*attn_runner)(const struct attn_step *step, const attn_problem *p,
+                           const float *q, const float *k, const float *v,
+                           float *o, float *lse, const attn_bench_opts *bench,
+                           attn_run_stats *st, char *msg, size_t msg_len);
+
+/** A CPU step's forward (host pointers). */
+typedef int (*attn_cpu_forward_fn)(const attn_problem *p, const float *q,
+                                   const float *k, const float *v, float *o,
+                                   float *lse);
+/** A GPU step's forward (device pointers, workspace, stream). */
+typedef int (*attn_gpu_forward_fn)(const attn_problem *p, const float *q,
+                                   const float *k, const float *v, float *o,
+                                   float *lse, void *workspace,
+                                   struct CUstream_st *stream);
+
+/** What a step program is: its number, name, device and entry points. */
+typedef struct attn_step {
+    const char *id;                       /**< "06" */
+    const char *name;                     /**< "fa2_warp" */
+    int on_gpu;                           /**< 1 for GPU steps */
+    attn_cpu_forward_fn cpu_forward;      /**< CPU steps */
+    attn_gpu_forward_fn gpu_forward;      /**< GPU steps */
+    size_t (*workspace_bytes)(const attn_problem *p); /**< GPU steps */
+    /** Shapes the step refuses (NULL: none): 0, or 2 with a message. */
+    int (*supports)(const attn_problem *p, char *msg, size_t msg_len);
+    attn_runner run;                      /**< attn_cpu_run or attn_gpu_run */
+} attn_step;
+
+/*
+ * Each step file defines its descriptor (outside any conditional) and,
+ * when ATTN_STEP_MAIN is defined, a one-line main() that calls
+ * attn_step_main() with it. The test suites link the descriptors of the
+ * steps they compare.
+ */
+extern const attn_step attn01_step; /**< step 01: naive CPU attention */
+extern const attn_step attn02_step; /**< step 02: online softmax on the CPU */
+extern const attn_step attn03_step; /**< step 03: tiled FlashAttention on the CPU */
+extern const attn_step attn04_step; /**< step 04: standard attention with cuBLAS */
+extern const attn_step attn05_step; /**< step 05: FlashAttention-1 kernel */
+extern const attn_step attn06_step; /**< step 06: FlashAttention-2 kernel */
+
+/** Runner for CPU steps (driver.c). */
+int attn_cpu_run(const attn_step *step, const attn_problem *p, const float *q,
+                 const float *k, const float *v, float *o, float *lse,
+                 const attn_bench_opts *bench, attn_run_stats *st, char *msg,
+                 size_t msg_len);
+/** Runner for GPU steps (gpu_host.cu; only in binaries built with nvcc). */
+int attn_gpu_run(const attn_step *step, const attn_problem *p, const float *q,
+                 const float *k, const float *v, float *o, float *lse,
+                 const attn_bench_opts *bench, attn_run_stats *st, char *msg,
+                 size_t msg_len);
+/** 1 when a usable CUDA device is present (gpu_host.cu). */
+int attn_gpu_available(char *msg, size_t msg_len);
+
+/**
+ * The whole step program: parse flags, make or read inputs, run (and time)
+ * the step, check against the oracle, write outputs, print the `result:`
+ * line and PASS/FAIL. Returns the exit code.
+ */
+int attn_step_main(int argc, char **argv, const attn_step *step);
+
+/** Value used to poison outputs before a run, so unwritten elements fail. */
+#define ATTN_POISON 12345.678f
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ATTN_COMMON_H */

@@ -1,0 +1,96 @@
+/**
+ * @file compare.c
+ * @brief Error metrics (max abs, relative L2, NaN counts) and DESIGN.md's
+ * correctness rule.
+ */
+#include "common.h"
+
+#include <math.h>
+
+attn_err attn_compare(const float *x, const double *ref, size_t n)
+{
+    attn_err e = {0};
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double a = x[i], b = ref[i];
+        if (isnan(b)) {
+            e.nan_missing += !isnan(a);
+            continue;
+        }
+        if (isnan(a)) {
+            e.nan_count++;
+            continue;
+        }
+        if (isinf(a) || isinf(b)) {
+            e.inf_mismatch += (a != b);
+            continue;
+        }
+        double d = fabs(a - b);
+        if (d > e.max_abs)
+            e.max_abs = d;
+        num += d * d;
+        den += b * b;
+        e.n++;
+    }
+    e.rel_l2 = den > 0 ? sqrt(num / den) : sqrt(num);
+    return e;
+}
+
+attn_err attn_compare_f32(const float *x, const float *ref, size_t n)
+{
+    attn_err e = {0};
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double a = x[i], b = ref[i];
+        if (isnan(a) || isnan(b)) {
+            e.nan_count += isnan(a) && !isnan(b);
+            e.nan_missing += isnan(b) && !isnan(a);
+            continue;
+        }
+        if (isinf(a) || isinf(b)) {
+            e.inf_mismatch += (a != b);
+            continue;
+        }
+        double d = fabs(a - b);
+        if (d > e.max_abs)
+            e.max_abs = d;
+        num += d * d;
+        den += b * b;
+        e.n++;
+    }
+    e.rel_l2 = den > 0 ? sqrt(num / den) : sqrt(num);
+    return e;
+}
+
+double attn_lse_err(const float *lse, const double *ref, size_t n)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double a = lse[i], b = ref[i];
+        double err;
+        if (isnan(a) || isnan(b))
+            err = (isnan(a) && isnan(b)) ? 0 : INFINITY;
+        else if (isinf(a) || isinf(b))
+            err = (a == b) ? 0 : INFINITY; /* equal infinities: no error */
+        else
+            err = fabs(a - b) / (1 + fabs(b));
+        if (err > worst)
+            worst = err;
+    }
+    return worst;
+}
+
+int attn_rule_ok(const attn_err *e, double baseline_max_abs, double factor, double atol)
+{
+    if (e->nan_count || e->nan_missing || e->inf_mismatch)
+        return 0;
+    return e->max_abs <= factor * baseline_max_abs + atol;
+}
+
+void attn_gather_rows(const float *src, int d, const int64_t *rows, size_t n_rows,
+                      float *dst)
+{
+    for (size_t r = 0; r < n_rows; r++)
+        for (int j = 0; j < d; j++)
+            dst[r * d + j] = src[(size_t)rows[r] * d + j];
+}

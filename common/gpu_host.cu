@@ -1,0 +1,300 @@
+/**
+ * @file gpu_host.cu
+ * @brief The host side of every GPU step: device check, copies, timing.
+ *
+ * A GPU step (04, 05, 06, …) is a function on device pointers
+ * (attn_gpu_forward_fn). The step programs and the test suites hold their
+ * tensors on the host, so something has to allocate device memory, copy the
+ * inputs over, run the step, time it and copy the outputs back. That is
+ * attn_gpu_run(), the `run` member of every GPU step's descriptor. It is
+ * plumbing, not an idea of FlashAttention, so it lives here and never shows
+ * up in `make diff`.
+ *
+ * What it guarantees, for every step alike:
+ *  - exit 3 with "no CUDA device" when there is none (the suites then skip);
+ *  - exit 2 when the step's supports() refuses the shape;
+ *  - exit 3 with "out of device memory: needed N bytes …, M free" when the
+ *    tensors or the step's workspace do not fit — checked before anything
+ *    runs, and the host outputs are left untouched;
+ *  - O and LSE are poisoned on the device (ATTN_POISON) and the workspace
+ *    is filled with NaN before the first run, so an element a step forgets
+ *    to write, or a workspace value it reads before writing, fails the check;
+ *  - timing covers the step alone (no allocation, no copies), with CUDA
+ *    events around each run, after warm-up, median of up to bench->iters
+ *    runs, stopping once bench->max_ms of timed runs were spent; when the
+ *    inputs are small enough to sit in L2, L2 is flushed before each timed
+ *    run so every run starts from cold memory like a real layer would;
+ *  - extra_bytes is the step's workspace: steps do not cudaMalloc inside
+ *    their forward (cuBLAS's own small workspace, step 04, is not counted);
+ *  - every device allocation is freed on every path.
+ */
+#include <cuda_runtime.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+/**
+ * attn_gpu_run()'s check of a CUDA call: on failure, fill `msg` with the
+ * call's text and CUDA's message, clear the (non-sticky) error so later
+ * launch checks do not see it, set rc = 3 and jump to the cleanup label.
+ */
+#define HOST_TRY(call)                                                        \
+    do {                                                                      \
+        cudaError_t e_ = (call);                                              \
+        if (e_ != cudaSuccess) {                                              \
+            (void)cudaGetLastError();                                         \
+            snprintf(msg, msg_len, "CUDA error: %s failed at %s:%d: %s",      \
+                     #call, __FILE__, __LINE__, cudaGetErrorString(e_));      \
+            rc = ATTN_EXIT_RESOURCE;                                          \
+            goto done;                                                        \
+        }                                                                     \
+    } while (0)
+
+/* x[0..n) = value. grid-stride loop, so any n works with a bounded grid. */
+static __global__ void attn_fill_kernel(float *x, size_t n, float value)
+{
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        x[i] = value;
+}
+
+static cudaError_t fill_async(float *x, size_t n, float value, cudaStream_t s)
+{
+    if (n == 0)
+        return cudaSuccess;
+    size_t blocks = (n + 255) / 256;
+    if (blocks > 4096)
+        blocks = 4096;
+    attn_fill_kernel<<<(unsigned)blocks, 256, 0, s>>>(x, n, value);
+    return cudaGetLastError();
+}
+
+extern "C" int attn_gpu_available(char *msg, size_t msg_len)
+{
+    /* Cached: the answer does not change within a process, and the suites
+     * ask once per test. -1 = not asked yet. */
+    static int available = -1;
+    static char why[160];
+    if (available < 0) {
+        int n = 0;
+        cudaError_t e = cudaGetDeviceCount(&n);
+        if (e == cudaSuccess && n > 0)
+            e = cudaFree(0); /* create the context: catches busy/prohibited */
+        if (e != cudaSuccess || n <= 0) {
+            (void)cudaGetLastError();
+            snprintf(why, sizeof why, "no CUDA device (%s)",
+                     e != cudaSuccess ? cudaGetErrorString(e)
+                                      : "cudaGetDeviceCount returned 0");
+            available = 0;
+        } else {
+            available = 1;
+        }
+    }
+    if (!available && msg && msg_len)
+        snprintf(msg, msg_len, "%s", why);
+    return available;
+}
+
+/* Allocate @p bytes (at least 1, so a 0-byte workspace is a valid pointer
+ * or NULL as the step expects). Returns cudaSuccess or the error. */
+static cudaError_t dev_alloc(void **ptr, size_t bytes)
+{
+    *ptr = NULL;
+    if (bytes == 0)
+        return cudaSuccess;
+    cudaError_t e = cudaMalloc(ptr, bytes);
+    if (e != cudaSuccess) {
+        *ptr = NULL;
+        (void)cudaGetLastError(); /* allocation errors are not sticky */
+    }
+    return e;
+}
+
+extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
+                            const float *q, const float *k, const float *v,
+                            float *o, float *lse, const attn_bench_opts *bench,
+                            attn_run_stats *st, char *msg, size_t msg_len)
+{
+    /* Everything a `goto done` may reach is declared before the first one
+     * (C++ forbids jumping over initializations). */
+    int rc = 0;
+    float *dq = NULL, *dk = NULL, *dv = NULL, *d_o = NULL, *dlse = NULL;
+    void *ws = NULL, *flush = NULL;
+    cudaStream_t stream = NULL;
+    cudaEvent_t ev0 = NULL, ev1 = NULL;
+    double *times = NULL;
+    size_t free_b = 0, total_b = 0, flush_bytes = 0;
+    size_t qe, kve, le, ws_bytes, tensor_bytes;
+    int l2_bytes = 0, dev = 0, runs = 0;
+    float ms_one = 0.0f;
+
+    if (msg && msg_len)
+        msg[0] = '\0';
+    if (st)
+        memset(st, 0, sizeof *st);
+    if (!attn_gpu_available(msg, msg_len))
+        return ATTN_EXIT_RESOURCE;
+    if (!step || !step->gpu_forward) {
+        snprintf(msg, msg_len, "step %s has no GPU forward",
+                 step ? step->id : "(null)");
+        return ATTN_EXIT_BAD_INPUT;
+    }
+    rc = attn_problem_validate(p, msg, msg_len);
+    if (rc)
+        return rc;
+    if (step->supports) {
+        rc = step->supports(p, msg, msg_len);
+        if (rc)
+            return rc;
+    }
+
+    qe = attn_q_elems(p);
+    kve = attn_kv_elems(p);
+    le = attn_lse_elems(p);
+    ws_bytes = step->workspace_bytes ? step->workspace_bytes(p) : 0;
+    tensor_bytes = (2 * qe + 2 * kve + le) * sizeof(float);
+
+    /* Free memory before we take any: the figure the OOM message reports. */
+    HOST_TRY(cudaMemGetInfo(&free_b, &total_b));
+
+    /* Allocate everything first, the workspace (the big one for step 04)
+     * before the tensors' copies: a run that cannot fit fails here, before
+     * any output is touched. */
+    if (dev_alloc((void **)&dq, qe * sizeof(float)) != cudaSuccess ||
+        dev_alloc((void **)&dk, kve * sizeof(float)) != cudaSuccess ||
+        dev_alloc((void **)&dv, kve * sizeof(float)) != cudaSuccess ||
+        dev_alloc((void **)&d_o, qe * sizeof(float)) != cudaSuccess ||
+        dev_alloc((void **)&dlse, le * sizeof(float)) != cudaSuccess ||
+        dev_alloc(&ws, ws_bytes) != cudaSuccess) {
+        snprintf(msg, msg_len,
+                 "out of device memory: needed %zu bytes (%zu workspace + "
+                 "%zu for Q, K, V, O, LSE), %zu free of %zu",
+                 ws_bytes + tensor_bytes, ws_bytes, tensor_bytes, free_b,
+                 total_b);
+        rc = ATTN_EXIT_RESOURCE;
+        goto done;
+    }
+
+    HOST_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    HOST_TRY(cudaEventCreate(&ev0));
+    HOST_TRY(cudaEventCreate(&ev1));
+
+    HOST_TRY(cudaMemcpyAsync(dq, q, qe * sizeof(float), cudaMemcpyHostToDevice, stream));
+    HOST_TRY(cudaMemcpyAsync(dk, k, kve * sizeof(float), cudaMemcpyHostToDevice, stream));
+    HOST_TRY(cudaMemcpyAsync(dv, v, kve * sizeof(float), cudaMemcpyHostToDevice, stream));
+    /* Poison: an element the step does not write keeps ATTN_POISON and the
+     * check fails; a workspace value read before it is written is NaN. */
+    HOST_TRY(fill_async(d_o, qe, ATTN_POISON, stream));
+    HOST_TRY(fill_async(dlse, le, ATTN_POISON, stream));
+    if (ws_bytes)
+        HOST_TRY(cudaMemsetAsync(ws, 0xff, ws_bytes, stream)); /* NaN bits */
+    HOST_TRY(cudaStreamSynchronize(stream));
+
+    if (!bench) {
+        /* One run, timed (it includes one-time setup such as a cuBLAS
+         * handle's creation; --bench gives the steady-state figure). */
+        HOST_TRY(cudaEventRecord(ev0, stream));
+        rc = step->gpu_forward(p, dq, dk, dv, d_o, dlse, ws, stream);
+        if (rc) {
+            snprintf(msg, msg_len, "step %s forward failed (exit %d)", step->id, rc);
+            goto done;
+        }
+        HOST_TRY(cudaEventRecord(ev1, stream));
+        HOST_TRY(cudaEventSynchronize(ev1));
+        HOST_TRY(cudaEventElapsedTime(&ms_one, ev0, ev1));
+        if (st) {
+            st->ms = ms_one;
+            st->runs = 1;
+        }
+    } else {
+        int iters = bench->iters > 0 ? bench->iters : 1;
+        double spent = 0.0, warm_start;
+        times = (double *)malloc((size_t)iters * sizeof(double));
+        if (!times) {
+            snprintf(msg, msg_len, "out of host memory for %d timings", iters);
+            rc = ATTN_EXIT_RESOURCE;
+            goto done;
+        }
+        /* L2 flush buffer: when Q, K, V, O fit in L2 together, a timed run
+         * would otherwise find them already cached by the previous one.
+         * Writing 2x L2 worth of bytes before each run evicts them. Not
+         * counted in extra_bytes (it is the harness's, not the step's); if
+         * it does not fit, we simply do not flush. */
+        HOST_TRY(cudaGetDevice(&dev));
+        HOST_TRY(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, dev));
+        if (l2_bytes > 0 && tensor_bytes < 2 * (size_t)l2_bytes) {
+            flush_bytes = 2 * (size_t)l2_bytes;
+            if (dev_alloc(&flush, flush_bytes) != cudaSuccess)
+                flush_bytes = 0;
+        }
+
+        warm_start = attn_now_ms();
+        for (int w = 0; w < bench->warmup; w++) {
+            rc = step->gpu_forward(p, dq, dk, dv, d_o, dlse, ws, stream);
+            if (rc) {
+                snprintf(msg, msg_len, "step %s forward failed (exit %d)", step->id, rc);
+                goto done;
+            }
+            HOST_TRY(cudaStreamSynchronize(stream));
+            /* A slow step must not spend the budget on warm-up. */
+            if (bench->max_ms > 0 && attn_now_ms() - warm_start > bench->max_ms)
+                break;
+        }
+        for (runs = 0; runs < iters;) {
+            float ms = 0.0f;
+            if (flush_bytes)
+                HOST_TRY(cudaMemsetAsync(flush, runs & 1, flush_bytes, stream));
+            HOST_TRY(cudaEventRecord(ev0, stream));
+            rc = step->gpu_forward(p, dq, dk, dv, d_o, dlse, ws, stream);
+            if (rc) {
+                snprintf(msg, msg_len, "step %s forward failed (exit %d)", step->id, rc);
+                goto done;
+            }
+            HOST_TRY(cudaEventRecord(ev1, stream));
+            HOST_TRY(cudaEventSynchronize(ev1));
+            HOST_TRY(cudaEventElapsedTime(&ms, ev0, ev1));
+            times[runs++] = ms;
+            spent += ms;
+            if (bench->max_ms > 0 && spent >= bench->max_ms)
+                break;
+        }
+        if (st) {
+            st->ms = attn_median(times, runs);
+            st->runs = runs;
+        }
+    }
+    /* Catch asynchronous faults of the last run before reading results. */
+    HOST_TRY(cudaStreamSynchronize(stream));
+    HOST_TRY(cudaGetLastError());
+
+    HOST_TRY(cudaMemcpy(o, d_o, qe * sizeof(float), cudaMemcpyDeviceToHost));
+    HOST_TRY(cudaMemcpy(lse, dlse, le * sizeof(float), cudaMemcpyDeviceToHost));
+    if (st)
+        st->extra_bytes = ws_bytes;
+
+done:
+    free(times);
+    /* Frees run even after an error; their own errors are ignored (after a
+     * sticky fault they all fail, and rc already says 3). */
+    if (stream)
+        (void)cudaStreamSynchronize(stream);
+    if (ev0)
+        (void)cudaEventDestroy(ev0);
+    if (ev1)
+        (void)cudaEventDestroy(ev1);
+    if (stream)
+        (void)cudaStreamDestroy(stream);
+    (void)cudaFree(flush);
+    (void)cudaFree(ws);
+    (void)cudaFree(dlse);
+    (void)cudaFree(d_o);
+    (void)cudaFree(dv);
+    (void)cudaFree(dk);
+    (void)cudaFree(dq);
+    if (rc == ATTN_EXIT_RESOURCE || rc == ATTN_EXIT_BAD_INPUT)
+        (void)cudaGetLastError();
+    return rc;
+}

@@ -1,0 +1,73 @@
+/**
+ * @file mem.c
+ * @brief Host allocation with byte accounting: what `extra_bytes` reports.
+ *
+ * Each block carries a small header with its size, so attn_free() can keep
+ * the running total; the peak since attn_mem_reset_peak() is the step's
+ * extra memory. Single-threaded, like the CPU steps.
+ */
+#include "common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/** Header bytes before each block: 64 keep the user pointer aligned for any vector load. */
+#define HDR 64
+
+static size_t g_current, g_peak, g_base, g_failed;
+static long g_fail_after = -1;
+
+void *attn_alloc(size_t bytes)
+{
+    if (g_fail_after == 0 || bytes > (size_t)-1 - HDR) {
+        g_failed = bytes;
+        return NULL;
+    }
+    if (g_fail_after > 0)
+        g_fail_after--;
+    unsigned char *b = malloc(bytes + HDR);
+    if (!b) {
+        g_failed = bytes;
+        return NULL;
+    }
+    memcpy(b, &bytes, sizeof bytes);
+    g_current += bytes;
+    if (g_current > g_peak)
+        g_peak = g_current;
+    return b + HDR;
+}
+
+void *attn_calloc(size_t count, size_t size)
+{
+    if (size != 0 && count > (size_t)-1 / size) {
+        g_failed = (size_t)-1;
+        return NULL;
+    }
+    void *p = attn_alloc(count * size);
+    if (p)
+        memset(p, 0, count * size);
+    return p;
+}
+
+void attn_free(void *ptr)
+{
+    if (!ptr)
+        return;
+    unsigned char *b = (unsigned char *)ptr - HDR;
+    size_t bytes;
+    memcpy(&bytes, b, sizeof bytes);
+    g_current -= bytes;
+    free(b);
+}
+
+void attn_mem_reset_peak(void)
+{
+    g_peak = g_current;
+    g_base = g_current;
+}
+
+size_t attn_mem_peak(void) { return g_peak - g_base; }
+
+size_t attn_mem_failed_bytes(void) { return g_failed; }
+
+void attn_mem_fail_after(long n) { g_fail_after = n; }

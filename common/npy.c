@@ -1,0 +1,296 @@
+/**
+ * @file npy.c
+ * @brief NumPy .npy read (versions 1.0 and 2.0, '<f4' and '<f2', C order)
+ * and write (version 1.0), with a clear one-line message for every
+ * malformed file.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "common.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+float attn_half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+    uint32_t bits;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (man << 13); /* inf / nan */
+    } else if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else { /* subnormal: normalize */
+            int e = -1;
+            do { e++; man <<= 1; } while (!(man & 0x400));
+            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ff) << 13);
+        }
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t attn_float_to_half(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u;
+    uint32_t absx = x & 0x7fffffffu;
+    if (absx > 0x7f800000u)
+        return (uint16_t)(sign | 0x7e00u); /* nan */
+    if (absx >= 0x477ff000u)               /* rounds to >= 65520: inf */
+        return (uint16_t)(sign | 0x7c00u);
+    if (absx < 0x38800000u) { /* below the smallest normal half: subnormal */
+        if (absx < 0x33000000u)
+            return (uint16_t)sign; /* < half of the smallest subnormal */
+        uint32_t man = (absx & 0x7fffffu) | 0x800000u;
+        int shift = 126 - (int)(absx >> 23); /* value / 2^-24 = man >> shift */
+        uint32_t r = man >> shift;
+        uint32_t rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (r & 1)))
+            r++;
+        return (uint16_t)(sign | r);
+    }
+    /* normal: rebias and round to nearest even on the 13 dropped bits */
+    uint32_t v = absx - 0x38000000u;
+    uint32_t r = v >> 13, rem = v & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (r & 1)))
+        r++;
+    return (uint16_t)(sign | r);
+}
+
+void attn_array_free(attn_array *a)
+{
+    attn_free(a->data);
+    a->data = NULL;
+}
+
+/* Find "'key':" in the header dict and return a pointer past the colon. */
+static const char *dict_value(const char *h, const char *key)
+{
+    char pat[32];
+    snprintf(pat, sizeof pat, "'%s'", key);
+    const char *s = strstr(h, pat);
+    if (!s)
+        return NULL;
+    s += strlen(pat);
+    while (*s == ' ')
+        s++;
+    if (*s != ':')
+        return NULL;
+    s++;
+    while (*s == ' ')
+        s++;
+    return s;
+}
+
+/** Write a one-line message and return ATTN_EXIT_BAD_INPUT. */
+#define FAIL(...)                                         \
+    do {                                                  \
+        snprintf(msg, msg_len, __VA_ARGS__);              \
+        return ATTN_EXIT_BAD_INPUT;                       \
+    } while (0)
+
+int attn_npy_parse(const unsigned char *buf, size_t len, const char *name,
+                   attn_array *out, char *msg, size_t msg_len)
+{
+    memset(out, 0, sizeof *out);
+    if (len < 10 || memcmp(buf, "\x93NUMPY", 6) != 0)
+        FAIL("%s: not a .npy file (bad magic)", name);
+    int major = buf[6];
+    size_t hlen, off;
+    if (major == 1) {
+        hlen = (size_t)buf[8] | (size_t)buf[9] << 8;
+        off = 10;
+    } else if (major == 2 || major == 3) {
+        if (len < 12)
+            FAIL("%s: truncated header", name);
+        hlen = (size_t)buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 |
+               (size_t)buf[11] << 24;
+        off = 12;
+    } else {
+        FAIL("%s: unsupported .npy version %d.%d (1.0 and 2.0 are read)", name,
+             major, buf[7]);
+    }
+    if (hlen > len - off)
+        FAIL("%s: truncated header (%zu bytes declared, %zu present)", name, hlen,
+             len - off);
+    if (hlen > 65536)
+        FAIL("%s: header too long (%zu bytes)", name, hlen);
+    char h[65537];
+    memcpy(h, buf + off, hlen);
+    h[hlen] = '\0';
+    if (memchr(h, '\0', hlen))
+        FAIL("%s: header contains a NUL byte", name);
+
+    const char *d = dict_value(h, "descr");
+    if (!d || (*d != '\'' && *d != '"'))
+        FAIL("%s: header has no 'descr'", name);
+    int fp16;
+    if (!strncmp(d + 1, "<f4", 3) && d[4] == d[0])
+        fp16 = 0;
+    else if (!strncmp(d + 1, "<f2", 3) && d[4] == d[0])
+        fp16 = 1;
+    else if (!strncmp(d + 1, ">f4", 3) || !strncmp(d + 1, ">f2", 3))
+        FAIL("%s: big-endian data ('%.3s') is not supported; save as little-endian", name,
+             d + 1);
+    else {
+        char got[16] = {0};
+        for (int i = 0; i < 15 && d[1 + i] && d[1 + i] != d[0]; i++)
+            got[i] = isprint((unsigned char)d[1 + i]) ? d[1 + i] : '?';
+        FAIL("%s: dtype '%s' is not supported (float32 '<f4' or float16 '<f2')", name, got);
+    }
+
+    const char *f = dict_value(h, "fortran_order");
+    if (!f)
+        FAIL("%s: header has no 'fortran_order'", name);
+    if (!strncmp(f, "True", 4))
+        FAIL("%s: Fortran-order arrays are not supported; save in C order", name);
+    if (strncmp(f, "False", 5) != 0)
+        FAIL("%s: bad 'fortran_order' value", name);
+
+    const char *s = dict_value(h, "shape");
+    if (!s || *s != '(')
+        FAIL("%s: header has no 'shape' tuple", name);
+    s++;
+    int rank = 0;
+    size_t count = 1;
+    for (;;) {
+        while (*s == ' ')
+            s++;
+        if (*s == ')')
+            break;
+        if (!isdigit((unsigned char)*s))
+            FAIL("%s: bad 'shape' in header", name);
+        if (rank == 4)
+            FAIL("%s: rank greater than 4 is not supported", name);
+        errno = 0;
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (errno || v < 0 || v > (1ll << 40))
+            FAIL("%s: shape dimension out of range", name);
+        out->shape[rank++] = v;
+        if (v != 0 && count > ((size_t)1 << 40) / (size_t)v)
+            FAIL("%s: array too large", name);
+        count *= (size_t)v;
+        s = end;
+        while (*s == ' ')
+            s++;
+        if (*s == ',')
+            s++;
+        else if (*s != ')')
+            FAIL("%s: bad 'shape' in header", name);
+    }
+    if (rank == 0)
+        FAIL("%s: rank-0 arrays are not supported", name);
+    out->rank = rank;
+
+    size_t esz = fp16 ? 2 : 4;
+    size_t have = len - off - hlen;
+    if (count > have / esz)
+        FAIL("%s: truncated data (%zu bytes expected, %zu present)", name, count * esz,
+             have);
+    if (have != count * esz)
+        FAIL("%s: %zu trailing bytes after the data", name, have - count * esz);
+    out->data = attn_alloc(count ? count * sizeof(float) : 1);
+    if (!out->data) {
+        snprintf(msg, msg_len, "%s: out of host memory: needed %zu bytes", name,
+                 count * sizeof(float));
+        return ATTN_EXIT_RESOURCE;
+    }
+    out->was_fp16 = fp16;
+    const unsigned char *src = buf + off + hlen;
+    if (fp16) {
+        for (size_t i = 0; i < count; i++)
+            out->data[i] = attn_half_to_float((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
+    } else {
+        memcpy(out->data, src, count * 4);
+    }
+    return 0;
+}
+
+int attn_npy_read(const char *path, attn_array *out, char *msg, size_t msg_len)
+{
+    memset(out, 0, sizeof *out);
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        FAIL("%s: cannot open: %s", path, strerror(errno));
+    if (fseek(fp, 0, SEEK_END) != 0) {
+        fclose(fp);
+        FAIL("%s: cannot seek", path);
+    }
+    long sz = ftell(fp);
+    rewind(fp);
+    if (sz < 0) {
+        fclose(fp);
+        FAIL("%s: cannot read size", path);
+    }
+    unsigned char *buf = malloc(sz ? (size_t)sz : 1);
+    if (!buf) {
+        fclose(fp);
+        snprintf(msg, msg_len, "%s: out of host memory: needed %ld bytes", path, sz);
+        return ATTN_EXIT_RESOURCE;
+    }
+    size_t got = fread(buf, 1, (size_t)sz, fp);
+    fclose(fp);
+    int rc = got == (size_t)sz ? attn_npy_parse(buf, got, path, out, msg, msg_len)
+                               : (snprintf(msg, msg_len, "%s: read error", path),
+                                  ATTN_EXIT_BAD_INPUT);
+    free(buf);
+    return rc;
+}
+
+int attn_npy_write(const char *path, const float *data, int rank,
+                   const int64_t *shape, int as_fp16, char *msg, size_t msg_len)
+{
+    char dict[256], shp[128] = "";
+    size_t count = 1;
+    for (int i = 0; i < rank; i++) {
+        size_t n = strlen(shp);
+        snprintf(shp + n, sizeof shp - n, "%lld,%s", (long long)shape[i],
+                 (i + 1 < rank) ? " " : "");
+        count *= (size_t)shape[i];
+    }
+    if (rank > 1) /* (2, 3) not (2, 3,) */
+        shp[strlen(shp) - 1] = '\0';
+    int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }",
+                     as_fp16 ? "<f2" : "<f4", shp);
+    /* pad with spaces so that 10 + header length is a multiple of 64, end in \n */
+    size_t total = 10 + (size_t)n + 1;
+    size_t pad = (64 - total % 64) % 64;
+    size_t hlen = (size_t)n + pad + 1;
+
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+        FAIL("%s: path too long", path);
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp)
+        FAIL("%s: cannot write: %s", path, strerror(errno));
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+                             (unsigned char)(hlen & 0xff), (unsigned char)(hlen >> 8)};
+    int ok = fwrite(pre, 1, 10, fp) == 10 && fwrite(dict, 1, (size_t)n, fp) == (size_t)n;
+    for (size_t i = 0; ok && i < pad; i++)
+        ok = fputc(' ', fp) != EOF;
+    ok = ok && fputc('\n', fp) != EOF;
+    if (as_fp16) {
+        for (size_t i = 0; ok && i < count; i++) {
+            uint16_t h = attn_float_to_half(data[i]);
+            unsigned char b[2] = {(unsigned char)(h & 0xff), (unsigned char)(h >> 8)};
+            ok = fwrite(b, 1, 2, fp) == 2;
+        }
+    } else {
+        ok = ok && fwrite(data, 4, count, fp) == count; /* x86/ARM: little-endian */
+    }
+    ok = (fclose(fp) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        FAIL("%s: cannot write: %s", path, strerror(e));
+    }
+    return 0;
+}

@@ -1,0 +1,405 @@
+/**
+ * @file steps/05_smem_fa1/attention.cu
+ * @brief Step 05: the FlashAttention-1 kernel — K/V tiles in shared memory,
+ * O, l and m in device memory (the paper's Algorithm 1, as written).
+ *
+ * **What this step adds over step 04.** Step 04 writes S and P to device
+ * memory: 2·Sq·Sk floats per head, O(N²) bytes and three passes over them.
+ * This kernel never materializes S or P. It is step 03's tiled algorithm
+ * moved onto the GPU, line for line:
+ *
+ *     one thread block per (batch, head)
+ *     for j in 0..Tc-1:                 outer loop: K_j, V_j  (Bc rows) → shared memory
+ *         for i in 0..Tr-1:             inner loop: Q_i, O_i  (Br rows) → shared memory,
+ *                                                   l_i, m_i            → registers
+ *             S_ij = Q_i K_jᵀ           one thread per query row: its Bc scores in registers
+ *             m~_ij, P~_ij, l~_ij       row max, exp, row sum
+ *             m_i_new, l_i_new          online softmax (step 02's rescaling)
+ *             O_i ← diag(l_i_new)⁻¹ (diag(l_i) e^{m_i - m_i_new} O_i + e^{m~_ij - m_i_new} P~_ij V_j)
+ *             O_i, l_i, m_i → device memory
+ *     lse_i = m_i + ln(l_i)
+ *
+ * Extra memory is 2·B·Hq·Sq floats (m and l in the workspace): O(N), where
+ * step 04 needs O(N²). The price is what Algorithm 1 pays: O, l and m go
+ * through device memory on every outer iteration (Tc round trips of O), and
+ * the grid has only B·Hq blocks. At B = 1, Hq = 32 that is 32 blocks on an
+ * H100's 132 SMs: three quarters of the chip idles. notes/05_smem_fa1.md
+ * has the numbers; step 06 fixes both (grid over Q blocks too, O in
+ * registers).
+ *
+ * **Run it.**
+ *
+ *     make && build/bin/05_smem_fa1 --heads 8 --seq 1023 --dim 64 --causal
+ *     build/bin/05_smem_fa1 --batch 4 --heads 33 --seq 4096 --dim 64 --bench --no-check
+ *
+ * **Limits.** fp32 on CUDA cores. Head dims up to 128: 32, 64 and 128 are
+ * compiled tile widths, any other D ≤ 128 runs in the next one up with the
+ * columns past D zero-filled; D > 128 is refused (exit 2). Causal masking
+ * saves no work here: fully masked (Q_i, K_j) blocks are computed and
+ * masked like the others (step 06 skips them). Shared memory: 168 KB per
+ * block at D = 128 (Br = 128); where the device offers less (A100: 163 KB)
+ * the kernel runs with Br = 64, and where even that does not fit (64 KB
+ * devices at D > 64) the forward returns exit 3 with the sizes.
+ */
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "cuda_check.h"
+
+/** Keys per K/V block (columns of S_ij). One thread holds a whole row of
+ * S_ij in registers, so Bc is also the length of its score array. */
+#define BC 32
+
+/* Keys query row i sees, in 0..Sk (causal is aligned bottom-right). The
+ * device twin of attn_keys_visible(). */
+static __device__ __forceinline__ int keys_visible(int i, int sq, int sk, int causal)
+{
+    if (!causal)
+        return sk;
+    long long n = (long long)i + sk - sq + 1;
+    return n < 0 ? 0 : (n > sk ? sk : (int)n);
+}
+
+/*
+ * Copy rows [row0, row0 + R) of a row-major [n, d] matrix into a shared
+ * tile [R][LD], zero-filling rows >= n and columns >= d (up to D). Zeros
+ * matter: a zero column adds nothing to Q·Kᵀ, a zero V row nothing to P·V,
+ * so tails and padded head dims need no special case in the math.
+ * vec: d % 4 == 0 and 16-byte aligned pointers → one float4 per thread
+ * and loop trip; consecutive threads read consecutive 16 bytes (coalesced).
+ */
+template <int R, int D, int LD, int NT>
+static __device__ __forceinline__ void load_tile(float *tile, const float *src,
+                                                 int row0, int n, int d, int vec)
+{
+    if (vec) {
+#pragma unroll
+        for (int it = 0; it < (R * D / 4 + NT - 1) / NT; it++) {
+            const int idx = it * NT + threadIdx.x;
+            if ((R * D / 4) % NT != 0 && idx >= R * D / 4)
+                break;
+            const int r = idx / (D / 4), c = idx % (D / 4) * 4;
+            float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (row0 + r < n && c < d)
+                x = *reinterpret_cast<const float4 *>(src + (size_t)(row0 + r) * d + c);
+            *reinterpret_cast<float4 *>(tile + r * LD + c) = x;
+        }
+    } else {
+        for (int idx = threadIdx.x; idx < R * D; idx += NT) {
+            const int r = idx / D, c = idx % D;
+            tile[r * LD + c] = (row0 + r < n && c < d) ? src[(size_t)(row0 + r) * d + c] : 0.0f;
+        }
+    }
+}
+
+/* The reverse of load_tile for the rows < n and columns < d of the tile. */
+template <int R, int D, int LD, int NT>
+static __device__ __forceinline__ void store_tile(float *dst, const float *tile,
+                                                  int row0, int n, int d, int vec)
+{
+    if (vec) {
+#pragma unroll
+        for (int it = 0; it < (R * D / 4 + NT - 1) / NT; it++) {
+            const int idx = it * NT + threadIdx.x;
+            if ((R * D / 4) % NT != 0 && idx >= R * D / 4)
+                break;
+            const int r = idx / (D / 4), c = idx % (D / 4) * 4;
+            if (row0 + r < n && c < d)
+                *reinterpret_cast<float4 *>(dst + (size_t)(row0 + r) * d + c) =
+                    *reinterpret_cast<const float4 *>(tile + r * LD + c);
+        }
+    } else {
+        for (int idx = threadIdx.x; idx < R * D; idx += NT) {
+            const int r = idx / D, c = idx % D;
+            if (row0 + r < n && c < d)
+                dst[(size_t)(row0 + r) * d + c] = tile[r * LD + c];
+        }
+    }
+}
+
+/*
+ * Algorithm 1, line 12, for this thread's row:
+ *   O_i ← c_old · O_i + c_new · P~_ij V_j
+ * with c_old = l_i e^{m_i - m_new} / l_new and c_new = e^{m~ - m_new} / l_new.
+ *   o_row: [D] this row of O_i in shared memory
+ *   p:     [Bc] P~_ij for this row (0 at masked keys)
+ *   vs:    [Bc][D] V_j
+ * MASKED: only keys c < n_vis enter the sum. Setting p = 0 is not enough:
+ * 0 · NaN = NaN, so a NaN in a V row this query does not see would leak in
+ * (DESIGN.md: NaN reaches exactly the rows that read it). The predicate
+ * costs a compare per key, so it is only compiled into the rows that have
+ * masked keys in this block.
+ */
+template <int D, bool MASKED>
+static __device__ __forceinline__ void update_o_row(float *o_row, const float (&p)[BC],
+                                                    const float *vs, int n_vis,
+                                                    float c_old, float c_new)
+{
+#pragma unroll 2
+    for (int dd = 0; dd < D; dd += 4) {
+        float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+        for (int c = 0; c < BC; c++) {
+            if (MASKED && c >= n_vis)
+                continue;
+            /* every thread reads the same V_j element: a broadcast */
+            const float4 vv = *reinterpret_cast<const float4 *>(vs + c * D + dd);
+            acc.x = fmaf(p[c], vv.x, acc.x);
+            acc.y = fmaf(p[c], vv.y, acc.y);
+            acc.z = fmaf(p[c], vv.z, acc.z);
+            acc.w = fmaf(p[c], vv.w, acc.w);
+        }
+        float4 *op = reinterpret_cast<float4 *>(o_row + dd);
+        float4 ov = *op;
+        ov.x = c_old * ov.x + c_new * acc.x;
+        ov.y = c_old * ov.y + c_new * acc.y;
+        ov.z = c_old * ov.z + c_new * acc.z;
+        ov.w = c_old * ov.w + c_new * acc.w;
+        *op = ov;
+    }
+}
+
+/*
+ * The FlashAttention-1 forward, one thread block per (batch, head).
+ *   q: [B, Hq, Sq, d]   k, v: [B, Hkv, Sk, d]   o: [B, Hq, Sq, d]
+ *   lse: [B, Hq, Sq]    m_hbm, l_hbm: [B, Hq, Sq] (the workspace)
+ * D: the tile's head dim (32, 64, 128), d <= D the problem's.
+ * BR query rows per inner step, one thread per row (blockDim.x = BR).
+ *
+ * Shared memory (floats): K_j [Bc][D+4], V_j [Bc][D], Q_i [Br][D+4],
+ * O_i [Br][D+4]. The +4 pads a row by one float4: thread t reads row t of
+ * Q_i and O_i, and without it all 8 threads of a quarter-warp would hit the
+ * same 4 banks (row stride D·4 bytes is a multiple of 128). K_j and V_j are
+ * read by all threads at the same address (a broadcast), so V needs no pad;
+ * K's pad only keeps the two layouts alike.
+ */
+template <int D, int BR>
+static __global__ void __launch_bounds__(BR)
+fa1_kernel(const float *__restrict__ q, const float *__restrict__ k,
+           const float *__restrict__ v, float *__restrict__ o,
+           float *__restrict__ lse, float *__restrict__ m_hbm,
+           float *__restrict__ l_hbm, int hq, int hkv, int sq, int sk, int d,
+           int causal, float scale, int vec)
+{
+    constexpr int LDK = D + 4, LDV = D, LDQ = D + 4;
+    extern __shared__ float4 smem_f4[]; /* float4: 16-byte aligned */
+    float *Ks = reinterpret_cast<float *>(smem_f4);
+    float *Vs = Ks + BC * LDK;
+    float *Qs = Vs + BC * LDV;
+    float *Os = Qs + BR * LDQ;
+
+    const int tid = threadIdx.x;
+    const int bh = blockIdx.x, b = bh / hq, h = bh % hq;
+    const int hk = h / (hq / hkv); /* MQA/GQA: the K/V head this head reads */
+    const float *q_bh = q + (size_t)bh * sq * d;
+    const float *k_bh = k + ((size_t)b * hkv + hk) * sk * d;
+    const float *v_bh = v + ((size_t)b * hkv + hk) * sk * d;
+    float *o_bh = o + (size_t)bh * sq * d;
+    float *m_bh = m_hbm + (size_t)bh * sq, *l_bh = l_hbm + (size_t)bh * sq;
+    const int Tr = (sq + BR - 1) / BR, Tc = (sk + BC - 1) / BC;
+
+    /* Line 2: O = 0, l = 0, m = -inf in device memory. Row r's l and m are
+     * only ever touched by thread r % Br (here and below). */
+    for (size_t idx = tid; idx < (size_t)sq * d; idx += BR)
+        o_bh[idx] = 0.0f;
+    for (int r = tid; r < sq; r += BR) {
+        l_bh[r] = 0.0f;
+        m_bh[r] = -INFINITY;
+    }
+    __syncthreads(); /* O = 0 is in device memory before any thread loads O_i */
+
+    for (int j = 0; j < Tc; j++) { /* line 5: outer loop over K/V blocks */
+        /* Line 6: K_j, V_j to shared memory (rows past Sk are zeros). */
+        load_tile<BC, D, LDK, BR>(Ks, k_bh, j * BC, sk, d, vec);
+        load_tile<BC, D, LDV, BR>(Vs, v_bh, j * BC, sk, d, vec);
+
+        for (int i = 0; i < Tr; i++) { /* line 7: inner loop over Q blocks */
+            /* Line 8: Q_i, O_i to shared memory; l_i, m_i of this thread's
+             * row to registers. */
+            load_tile<BR, D, LDQ, BR>(Qs, q_bh, i * BR, sq, d, vec);
+            load_tile<BR, D, LDQ, BR>(Os, o_bh, i * BR, sq, d, vec);
+            const int row = i * BR + tid;
+            float m_i = -INFINITY, l_i = 0.0f;
+            if (row < sq) {
+                m_i = m_bh[row];
+                l_i = l_bh[row];
+            }
+            __syncthreads(); /* K_j, V_j, Q_i, O_i tiles are complete in shared memory */
+
+            /* Line 9: S_ij = Q_i K_jᵀ, this thread's row: Bc dot products of
+             * length D. Q from its own (padded) row, K_j by broadcast; a
+             * float4 of each per step, so one shared load feeds 4 FMAs. */
+            float s[BC];
+#pragma unroll
+            for (int c = 0; c < BC; c++)
+                s[c] = 0.0f;
+#pragma unroll 4
+            for (int kk = 0; kk < D; kk += 4) {
+                const float4 qv = *reinterpret_cast<const float4 *>(Qs + tid * LDQ + kk);
+#pragma unroll
+                for (int c = 0; c < BC; c++) {
+                    const float4 kv = *reinterpret_cast<const float4 *>(Ks + c * LDK + kk);
+                    s[c] = fmaf(qv.x, kv.x, s[c]);
+                    s[c] = fmaf(qv.y, kv.y, s[c]);
+                    s[c] = fmaf(qv.z, kv.z, s[c]);
+                    s[c] = fmaf(qv.w, kv.w, s[c]);
+                }
+            }
+
+            /* Keys of K_j this row sees: c < n_vis (tail past Sk, causal). */
+            int n_vis = keys_visible(row, sq, sk, causal) - j * BC;
+            n_vis = n_vis < 0 ? 0 : (n_vis > BC ? BC : n_vis);
+
+            /* Line 10: m~_ij = rowmax(S_ij), P~_ij = exp(S_ij - m~_ij),
+             * l~_ij = rowsum(P~_ij). Masked scores are replaced, not
+             * computed with: a NaN key row must not reach rows that do not
+             * see it. fmaxf() drops a NaN, but expf(NaN - m) is NaN, so a
+             * visible NaN still reaches P~, l~ and O. */
+            float m_t = -INFINITY;
+#pragma unroll
+            for (int c = 0; c < BC; c++) {
+                s[c] = (c < n_vis) ? s[c] * scale : -INFINITY;
+                m_t = fmaxf(m_t, s[c]);
+            }
+            float l_t = 0.0f;
+#pragma unroll
+            for (int c = 0; c < BC; c++) {
+                s[c] = (c < n_vis) ? expf(s[c] - m_t) : 0.0f; /* s now holds P~_ij */
+                l_t += s[c];
+            }
+
+            /* Line 11: m_new = max(m_i, m~), l_new = e^{m_i - m_new} l_i +
+             * e^{m~ - m_new} l~. A max of -inf means "no key yet": its
+             * factor is 0, never exp(-inf - (-inf)) = NaN. */
+            const float m_new = fmaxf(m_i, m_t);
+            const float alpha = (m_i == -INFINITY) ? 0.0f : expf(m_i - m_new);
+            const float beta = (m_t == -INFINITY) ? 0.0f : expf(m_t - m_new);
+            const float l_new = alpha * l_i + beta * l_t;
+
+            /* Line 12: rescale and accumulate O_i, divided by l_new every
+             * time (the normalization FA2 defers to the end). A row with no
+             * key so far has l_new = 0 and O_i = 0: keep it 0. A row that
+             * sees no key of K_j (causal) is left alone: its update would be
+             * O_i · l_i · (1 / l_i), which is not exactly 1 in fp32, and Tc
+             * such passes drifted O by 7.5e-6 at Sq = Sk = 1024, D = 128,
+             * 4x the error the correctness rule allows (H100, notes/05). */
+            const float inv = (l_new == 0.0f) ? 0.0f : 1.0f / l_new;
+            if (n_vis == BC)
+                update_o_row<D, false>(Os + tid * LDQ, s, Vs, n_vis, l_i * alpha * inv, beta * inv);
+            else if (n_vis > 0)
+                update_o_row<D, true>(Os + tid * LDQ, s, Vs, n_vis, l_i * alpha * inv, beta * inv);
+
+            /* Line 13: l_i, m_i back to device memory. */
+            if (row < sq && n_vis > 0) {
+                m_bh[row] = m_new;
+                l_bh[row] = l_new;
+            }
+            __syncthreads(); /* every row of O_i is updated in Os before the write-back reads it */
+            store_tile<BR, D, LDQ, BR>(o_bh, Os, i * BR, sq, d, vec); /* line 13: O_i */
+            __syncthreads(); /* write-back and all reads of Qs, Ks, Vs are done before the next
+                                load overwrites them (also the next j's K_j, V_j: Tr >= 1) */
+        }
+    }
+
+    /* LSE (FlashAttention-2 writes it for the backward; we write it in every
+     * step): lse_i = m_i + ln(l_i). This thread wrote rows tid + i·Br itself,
+     * so it reads its own stores and needs no barrier. NaN l gives NaN. */
+    for (int r = tid; r < sq; r += BR) {
+        const float l = l_bh[r];
+        lse[(size_t)bh * sq + r] = (l == 0.0f) ? -INFINITY : m_bh[r] + logf(l);
+    }
+}
+
+/** m and l: 2·B·Hq·Sq floats (Algorithm 1 keeps them in HBM). */
+extern "C" size_t attn05_workspace_bytes(const attn_problem *p)
+{
+    return 2 * (size_t)p->batch * p->heads_q * p->seqlen_q * sizeof(float);
+}
+
+/* What step 05 refuses: head dims over 128 (its widest tile). */
+static int supports05(const attn_problem *p, char *msg, size_t msg_len)
+{
+    if (p->head_dim < 1 || p->head_dim > 128) {
+        snprintf(msg, msg_len, "--dim %d: step 05 supports head dims 1..128",
+                 p->head_dim);
+        return ATTN_EXIT_BAD_INPUT;
+    }
+    return 0;
+}
+
+/* Shared memory of fa1_kernel<D, BR>, in bytes. */
+static size_t smem05(int D, int br)
+{
+    return (size_t)(BC * (D + 4) + BC * D + 2 * br * (D + 4)) * sizeof(float);
+}
+
+/* Launch fa1_kernel<D, BR>: raise its shared-memory limit past the default
+ * 48 KB, one block per (batch, head). */
+template <int D, int BR>
+static int launch05(const attn_problem *p, const float *q, const float *k,
+                    const float *v, float *o, float *lse, float *ws,
+                    cudaStream_t stream, int vec)
+{
+    const size_t smem = smem05(D, BR);
+    const size_t rows = (size_t)p->batch * p->heads_q * p->seqlen_q;
+    CUDA_CHECK(cudaFuncSetAttribute(fa1_kernel<D, BR>,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    fa1_kernel<D, BR><<<p->batch * p->heads_q, BR, smem, stream>>>(
+        q, k, v, o, lse, ws, ws + rows, p->heads_q, p->heads_kv, p->seqlen_q,
+        p->seqlen_k, p->head_dim, p->causal, attn_scale(p), vec);
+    CUDA_CHECK_LAUNCH();
+    return 0;
+}
+
+/* Br = 128 threads where the device's shared memory allows, else 64. */
+template <int D>
+static int launch05_br(const attn_problem *p, const float *q, const float *k,
+                       const float *v, float *o, float *lse, float *ws,
+                       cudaStream_t stream, int vec)
+{
+    int dev = 0, optin = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    if (smem05(D, 128) <= (size_t)optin)
+        return launch05<D, 128>(p, q, k, v, o, lse, ws, stream, vec);
+    if (smem05(D, 64) <= (size_t)optin)
+        return launch05<D, 64>(p, q, k, v, o, lse, ws, stream, vec);
+    fprintf(stderr, "error: step 05 needs %zu bytes of shared memory per block at D = %d; "
+                    "this device offers %d\n", smem05(D, 64), D, optin);
+    return ATTN_EXIT_RESOURCE;
+}
+
+/*
+ * q: [B, Hq, Sq, D], k, v: [B, Hkv, Sk, D], o: [B, Hq, Sq, D], lse: [B, Hq, Sq]
+ * workspace: m [B, Hq, Sq] then l [B, Hq, Sq] (attn05_workspace_bytes()).
+ */
+extern "C" int attn05_forward(const attn_problem *p, const float *q,
+                              const float *k, const float *v, float *o,
+                              float *lse, void *workspace,
+                              struct CUstream_st *stream)
+{
+    const int d = p->head_dim;
+    /* float4 loads need d % 4 == 0 and 16-byte aligned tensors (cudaMalloc's
+     * are; a library caller's offset pointer may not be). */
+    const int vec = d % 4 == 0 &&
+                    (((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)o) & 15) == 0;
+    float *ws = (float *)workspace;
+    if (d < 1 || d > 128)
+        return ATTN_EXIT_BAD_INPUT;
+    if (d <= 32)
+        return launch05_br<32>(p, q, k, v, o, lse, ws, stream, vec);
+    if (d <= 64)
+        return launch05_br<64>(p, q, k, v, o, lse, ws, stream, vec);
+    return launch05_br<128>(p, q, k, v, o, lse, ws, stream, vec);
+}
+
+/** Step 05's descriptor: what the driver and the test suites run. */
+extern "C" const attn_step attn05_step = {
+    "05", "smem_fa1", 1, NULL, attn05_forward, attn05_workspace_bytes,
+    supports05, attn_gpu_run};
+
+#ifdef ATTN_STEP_MAIN
+int main(int argc, char **argv) { return attn_step_main(argc, argv, &attn05_step); }
+#endif

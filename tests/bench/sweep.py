@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""The benchmark sweep behind `make bench` (DESIGN.md, issue 3).
+
+For every step program present under build/bin (or those named by --steps),
+run it with --bench --no-check over N in {512 .. 16384}, D in {64, 128},
+causal off and on, fp32, B = 1, Hq = 32; parse the `result:` line; write
+build/bench/results.csv; print the tables the FlashAttention write-ups print
+(time, TFLOP/s, extra memory by N, speedup over standard attention) as
+Markdown; and, where build/bench/peers.csv exists (tests/bench/peers.py,
+PyTorch SDPA), the ratio of each step to each peer in the same run.
+
+Slow steps are cut short: a point whose one run, estimated from the previous
+N by the N^2 law, would take longer than --cpu-limit-s (CPU steps) or
+--gpu-limit-s (GPU steps), 10 s each by default, is skipped, and so are the
+larger N after it. A GPU point that runs out of memory (exit 3, step 04 at
+large N) is recorded as `oom` with the step's message, and larger N are not
+tried. Python 3 standard library only.
+
+    python3 tests/bench/sweep.py                  # everything built
+    python3 tests/bench/sweep.py --steps 04,06 --quick
+    python3 tests/bench/sweep.py --print build/bench/results.csv   # tables only
+"""
+import argparse
+import csv
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+COLUMNS = ["step", "name", "device", "dtype", "B", "Hq", "Hkv", "Sq", "Sk", "D",
+           "causal", "ms", "tflops", "extra_bytes", "runs", "status", "note"]
+SEQS = [512, 1024, 2048, 4096, 8192, 16384]
+DIMS = [64, 128]
+QUICK_SEQS = [512, 2048]
+QUICK_DIMS = [64]
+# Steps the forward sweep leaves out unless --steps names them: 07 times a
+# backward pass and 09 decoding; their FLOPs are not this table's.
+NOT_FORWARD = {"07", "09"}
+
+
+def parse_result(stdout):
+    """The key=value pairs of the last `result:` line, or None."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("result:"):
+            out = {}
+            for tok in line[len("result:"):].split():
+                if "=" in tok:
+                    key, val = tok.split("=", 1)
+                    out[key] = val
+            return out
+    return None
+
+
+def find_steps(bin_dir, wanted):
+    """[(id, name, path)] of the step programs present, in step order."""
+    found = []
+    for path in sorted(glob.glob(os.path.join(bin_dir, "[0-9][0-9]_*"))):
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            continue
+        base = os.path.basename(path)
+        sid, name = base[:2], base[3:]
+        if wanted is not None:
+            if sid not in wanted:
+                continue
+        elif sid in NOT_FORWARD:
+            continue
+        found.append((sid, name, path))
+    return found
+
+
+def run_point(path, args, n, d, causal, device_hint, timeout):
+    """Run one point; returns a CSV row dict (status ok/oom/refused/error/timeout)."""
+    cpu = device_hint == "cpu"
+    cmd = [path, "--batch", str(args.batch), "--heads", str(args.heads),
+           "--seq", str(n), "--dim", str(d), "--causal=%d" % causal,
+           "--seed", "1", "--bench", "--no-check",
+           "--warmup", "0" if cpu else str(args.warmup),
+           "--iters", "3" if cpu else str(args.iters)]
+    if args.dtype != "fp32":
+        cmd += ["--dtype", args.dtype]
+    row = {c: "" for c in COLUMNS}
+    row.update({"B": args.batch, "Hq": args.heads, "Hkv": args.heads, "Sq": n,
+                "Sk": n, "D": d, "causal": causal, "dtype": args.dtype})
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        row.update(status="timeout", note="over %d s" % timeout)
+        return row
+    err = " ".join(proc.stderr.strip().splitlines()[-1:])
+    if proc.returncode == 3:
+        row.update(status="no-device" if "no CUDA device" in err else "oom", note=err)
+        return row
+    if proc.returncode == 2:
+        row.update(status="refused", note=err)
+        return row
+    res = parse_result(proc.stdout)
+    if proc.returncode != 0 or res is None:
+        row.update(status="error", note="exit %d: %s" % (proc.returncode, err))
+        return row
+    for key in ("device", "dtype", "B", "Hq", "Hkv", "Sq", "Sk", "D", "causal",
+                "ms", "tflops", "extra_bytes", "runs"):
+        if key in res:
+            row[key] = res[key]
+    row["status"] = "ok"
+    return row
+
+
+def sweep(args):
+    wanted = set(s.strip() for s in args.steps.split(",")) if args.steps else None
+    steps = find_steps(args.bin, wanted)
+    if not steps:
+        print("sweep: no step programs under %s (run `make` first)" % args.bin)
+        return []
+    seqs = args.seqs or (QUICK_SEQS if args.quick else SEQS)
+    dims = args.dims or (QUICK_DIMS if args.quick else DIMS)
+    rows = []
+    t_start = time.time()
+    limit = lambda device: args.cpu_limit_s if device == "cpu" else args.gpu_limit_s
+    for sid, name, path in steps:
+        device = None  # learned from the first result line
+        for d in dims:
+            for causal in (0, 1):
+                prev = None  # (n, ms) of the last point that ran
+                stop = None  # status for every larger N once one failed
+                for n in seqs:
+                    if stop is not None:
+                        row = {c: "" for c in COLUMNS}
+                        row.update({"B": args.batch, "Hq": args.heads, "Hkv": args.heads,
+                                    "Sq": n, "Sk": n, "D": d, "causal": causal,
+                                    "dtype": args.dtype, "device": device or "",
+                                    "status": stop[0], "note": stop[1]})
+                    elif prev and prev[1] * (n / prev[0]) ** 2 > limit(device) * 1e3:
+                        # one run's time grows as N^2: estimate it from the last point
+                        est = prev[1] * (n / prev[0]) ** 2 / 1e3
+                        stop = ("skipped", "a run estimated over %g s" % limit(device))
+                        row = {c: "" for c in COLUMNS}
+                        row.update({"B": args.batch, "Hq": args.heads, "Hkv": args.heads,
+                                    "Sq": n, "Sk": n, "D": d, "causal": causal,
+                                    "dtype": args.dtype, "device": device,
+                                    "status": "skipped",
+                                    "note": "one run estimated at %.1f s > %g s" % (est, limit(device))})
+                    else:
+                        row = run_point(path, args, n, d, causal, device, args.timeout)
+                        if row["status"] == "ok":
+                            device = row["device"]
+                            prev = (n, float(row["ms"]))
+                        elif row["status"] in ("oom", "timeout", "refused", "no-device"):
+                            stop = (row["status"], "after N=%d: %s" % (n, row["note"]))
+                    row["step"], row["name"] = sid, name
+                    rows.append(row)
+                    if not args.quiet:
+                        print("  %s %-22s D=%-3d causal=%d N=%-6d %-8s %s" % (
+                            sid, name, d, causal, n, row["status"],
+                            ("%s ms %s TFLOP/s" % (num(row["ms"]), num(row["tflops"])))
+                            if row["status"] == "ok" else row["note"][:90]),
+                            flush=True)
+    print("sweep: %d points in %.0f s" % (len(rows), time.time() - t_start))
+    return rows
+
+
+def write_csv(path, rows):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow(r)
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def fmt_bytes(b):
+    b = float(b)
+    if b == 0:
+        return "0"
+    for unit, scale in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if b >= scale:
+            return "%.3g %s" % (b / scale, unit)
+    return "%d B" % b
+
+
+def num(x):
+    """Three significant figures, without scientific notation for the usual range."""
+    x = float(x)
+    if x == 0 or abs(x) >= 100:
+        return "%.0f" % x
+    if abs(x) >= 0.01:
+        return "%.3g" % x
+    return "%.2e" % x
+
+
+def print_tables(rows, peers, out=sys.stdout):
+    """Markdown tables by (D, causal): rows are steps (and peers), columns N."""
+    ok = lambda r: r.get("status") == "ok"
+    steps = []
+    for r in rows:
+        key = (r["step"], r["name"])
+        if key not in steps:
+            steps.append(key)
+    ids = [s for s, _ in steps]
+    base = "04" if "04" in ids else ("01" if "01" in ids else (ids[0] if ids else None))
+    peer_names = []
+    for r in peers:
+        if r["step"] not in peer_names:
+            peer_names.append(r["step"])
+    blocks = sorted({(int(r["D"]), int(r["causal"])) for r in rows})
+    seqs = sorted({int(r["Sq"]) for r in rows})
+
+    def cell(table, sid, n, d, c):
+        for r in table:
+            if r["step"] == sid and int(r["Sq"]) == n and int(r["D"]) == d \
+                    and int(r["causal"]) == c:
+                return r
+        return None
+
+    def status_text(r):
+        if r is None:
+            return ""
+        return {"oom": "OOM", "skipped": "—", "refused": "n/a",
+                "timeout": "timeout"}.get(r["status"], r["status"])
+
+    def table(title, label, items, value):
+        print("\n%s\n" % title, file=out)
+        print("| %s | %s |" % (label, " | ".join("N=%d" % n for n in seqs)), file=out)
+        print("|---|%s" % ("---:|" * len(seqs)), file=out)
+        for sid, nm, src in items:
+            cells = []
+            for n in seqs:
+                r = cell(src, sid, n, d, c)
+                cells.append(value(sid, n, r) if r is not None and ok(r) else status_text(r))
+            print("| %s | %s |" % (nm, " | ".join(cells)), file=out)
+
+    for d, c in blocks:
+        head = rows[0]
+        print("\n### D = %d, %s (%s, B = %s, Hq = %s)" % (
+            d, "causal" if c else "not causal", head["dtype"] or "fp32", head["B"],
+            head["Hq"]), file=out)
+        mine = [(s, "%s %s" % (s, n), rows) for s, n in steps]
+        theirs = [(p, "PyTorch " + p, peers) for p in peer_names]
+        table("Time (ms, median)", "step", mine + theirs,
+              lambda s, n, r: num(r["ms"]))
+        table("TFLOP/s (forward, FlashAttention FLOP convention)", "step", mine + theirs,
+              lambda s, n, r: num(r["tflops"]))
+        table("Extra memory (beyond inputs and output)", "step", mine + theirs,
+              lambda s, n, r: fmt_bytes(r["extra_bytes"]) if r["extra_bytes"] != "" else "")
+        if base is not None:
+            def speedup(s, n, r):
+                b = cell(rows, base, n, d, c)
+                if b is None or not ok(b):
+                    return "(%s: %s)" % (base, status_text(b) or "none")
+                return num(float(b["ms"]) / float(r["ms"])) + "×"
+            table("Speedup over step %s (its time / this time)" % base, "step", mine, speedup)
+        # Peers are GPU kernels: compare the GPU steps with them.
+        gpu_ids = {r["step"] for r in rows if r.get("device") == "gpu"}
+        mine_gpu = [m for m in mine if m[0] in gpu_ids]
+        for p in peer_names:
+            def ratio(s, n, r, p=p):
+                pr = cell(peers, p, n, d, c)
+                if pr is None or not ok(pr):
+                    return "(%s)" % (status_text(pr) or "none")
+                return num(float(pr["ms"]) / float(r["ms"])) + "×"
+            table("Ratio to PyTorch %s (its time / this time; > 1: faster)" % p,
+                  "step", mine_gpu, ratio)
+
+
+def plot(out_dir, results, peers):
+    gp = shutil.which("gnuplot")
+    if not gp:
+        print("notice: gnuplot not found: plots skipped (CSV is in %s)" % out_dir)
+        return
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plot.gp")
+    cmd = [gp, "-e", "results='%s'; peers='%s'; outdir='%s'" % (
+        results, peers if os.path.exists(peers) else "", out_dir), script]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True)
+    if proc.returncode != 0:
+        print("notice: gnuplot failed: %s" % proc.stderr.strip()[-300:])
+    else:
+        pngs = sorted(glob.glob(os.path.join(out_dir, "tflops_*.png")))
+        print("plots: %s" % " ".join(pngs))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bin", default="build/bin", help="step programs (default build/bin)")
+    ap.add_argument("--out", default="build/bench",
+                    help="output folder for results.csv and plots (default build/bench)")
+    ap.add_argument("--steps", help="comma-separated step numbers, e.g. 04,05,06")
+    ap.add_argument("--quick", action="store_true",
+                    help="N in {512, 2048}, D = 64 only (a smoke test of the sweep)")
+    ap.add_argument("--seqs", type=lambda s: [int(x) for x in s.split(",")],
+                    help="override N, e.g. 1024,4096")
+    ap.add_argument("--dims", type=lambda s: [int(x) for x in s.split(",")],
+                    help="override D, e.g. 64")
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--heads", type=int, default=32)
+    ap.add_argument("--dtype", default="fp32")
+    ap.add_argument("--warmup", type=int, default=3, help="GPU warm-up runs (default 3)")
+    ap.add_argument("--iters", type=int, default=20,
+                    help="timed runs at most; the programs cap them at about 1 s")
+    ap.add_argument("--cpu-limit-s", type=float, default=10.0,
+                    help="skip CPU points estimated to take longer (default 10)")
+    ap.add_argument("--gpu-limit-s", type=float, default=10.0,
+                    help="skip GPU points whose one run is estimated to take longer (default 10)")
+    ap.add_argument("--timeout", type=int, default=300, help="seconds per point")
+    ap.add_argument("--print", metavar="CSV", help="only print the tables of this results.csv")
+    ap.add_argument("--peers", help="peers CSV (default OUT/peers.csv)")
+    ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--quiet", action="store_true", help="no line per point")
+    args = ap.parse_args()
+
+    peers_path = args.peers or os.path.join(args.out, "peers.csv")
+    if args.print:
+        rows = read_csv(args.print)
+    else:
+        rows = sweep(args)
+        if not rows:
+            return 0
+        results = os.path.join(args.out, "results.csv")
+        write_csv(results, rows)
+        print("wrote %s" % results)
+    peers = read_csv(peers_path) if os.path.exists(peers_path) else []
+    print_tables(rows, peers)
+    if not args.print and not args.no_plot:
+        plot(args.out, os.path.join(args.out, "results.csv"), peers_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

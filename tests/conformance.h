@@ -1,0 +1,58 @@
+/**
+ * @file conformance.h
+ * @brief The conformance table every step's suite runs, and its checks.
+ *
+ * One table of shapes (DESIGN.md / issue 2): (Sq, Sk) pairs with odd
+ * lengths, head dims 32/64/128, causal on and off, MHA/GQA/MQA, plus the
+ * special inputs (rows that see no key, logits of magnitude 1e4, NaN in one
+ * row of Q, K or V). A suite registers loop tests over the table with
+ * tcase_add_loop_test() and calls conf_check_step() in each iteration.
+ */
+#ifndef ATTN_CONFORMANCE_H
+#define ATTN_CONFORMANCE_H
+
+#include "common.h"
+
+/** Input kinds the table is run with. */
+typedef enum {
+    CONF_RANDOM = 0,   /**< standard normal Q, K, V, default scale */
+    CONF_LARGE_LOGITS, /**< scale chosen so |logits| reach about 1e4 */
+    CONF_NAN_Q,        /**< one row of Q is NaN */
+    CONF_NAN_K,        /**< one row of K is NaN */
+    CONF_NAN_V,        /**< one row of V is NaN */
+    CONF_KIND_COUNT
+} conf_kind;
+
+/** Number of entries in the shape table. */
+int conf_shape_count(void);
+/** Entry @p i of the shape table (batch 1 or 2; fewer heads for big shapes). */
+attn_problem conf_shape(int i);
+/**
+ * The cases a step suite runs: every shape of the table with random
+ * inputs, and the special kinds (large logits, NaN rows) on the shapes
+ * that are not large, at head dims 32 and 64 (what they test does not
+ * depend on D; this keeps `make test` within a few minutes on two cores).
+ */
+int conf_case_count(void);
+/** Case @p i of conf_case_count(): its problem and input kind. */
+void conf_case(int i, attn_problem *p, conf_kind *kind);
+
+/** A short description of a problem for failure messages. */
+const char *conf_describe(const attn_problem *p, conf_kind kind);
+
+/**
+ * Run @p step (and @p prev, when not NULL) on fresh random inputs of kind
+ * @p kind for problem @p p (seed from @p seed), and assert with Check:
+ *  - every output element was written (outputs are poisoned first);
+ *  - O passes the correctness rule against the float64 oracle (baseline:
+ *    the fp32 naive rows), LSE within ATTN_LSE_TOL;
+ *  - NaN appears exactly in the rows the oracle says, nowhere else;
+ *  - rows that see no key have O = 0 and LSE = -inf;
+ *  - |O_step - O_prev| is bounded by the sum of their two allowed errors.
+ * Returns 0 when it ran, or 1 when the step's runner reported "no CUDA
+ * device" (the caller then skips). Large problems compare sampled rows.
+ */
+int conf_check_step(const attn_step *step, const attn_step *prev,
+                    const attn_problem *p, conf_kind kind, uint64_t seed);
+
+#endif /* ATTN_CONFORMANCE_H */
