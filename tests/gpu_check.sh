@@ -1,0 +1,55 @@
+#!/bin/bash
+# The GPU machine's full check, in one call (shared/gpu/README.md): build for
+# the H100, the GPU suites, and compute-sanitizer (memcheck, racecheck,
+# initcheck, synccheck) on every GPU step at small, odd sizes.
+# Run from the project root with .deps/ (the Check packages) present:
+#   bash tests/gpu_check.sh            logs under $OUT (or build/gpu_check)
+# Prints a summary last; exit status 0 only if everything passed.
+set -u
+OUT=${OUT:-build/gpu_check}
+mkdir -p "$OUT"
+T0=$(date +%s)
+el() { echo "[$(( $(date +%s) - T0 ))s] $*"; }
+status=0
+
+mkdir -p /tmp/ck && for f in .deps/*.deb; do dpkg -x "$f" /tmp/ck; done
+export LD_LIBRARY_PATH=/tmp/ck/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+CK="CHECK_CFLAGS=-I/tmp/ck/usr/include"
+CKL="CHECK_LIBS=-L/tmp/ck/usr/lib/x86_64-linux-gnu -lcheck -lsubunit -lm -lrt -lpthread"
+{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; nvcc --version | tail -n 2; } > "$OUT/env.txt" 2>&1
+
+el "build (GPU_ARCHS=90)"
+make -j"$(nproc)" GPU_ARCHS=90 "$CK" "$CKL" all > "$OUT/build.txt" 2>&1 || { tail -30 "$OUT/build.txt"; exit 1; }
+
+el "CPU suites"
+BIN=build/bin sh tests/run_suites.sh test_cpu:step01 test_cpu:step02 test_cpu:step03 test_cpu:common > "$OUT/test_cpu.txt" 2>&1 || status=1
+tail -n 1 "$OUT/test_cpu.txt"
+
+el "GPU suites (no fork)"
+build/bin/test_gpu > "$OUT/test_gpu.txt" 2>&1 || status=1
+grep -E '^[0-9]+%: Checks|^skipped' "$OUT/test_gpu.txt"
+grep -E ':F:|:E:' "$OUT/test_gpu.txt" | head -20
+
+el "compute-sanitizer"
+shapes=("--heads 4 --kv-heads 2 --seq 203 --seq-k 113 --dim 64 --causal"
+        "--heads 2 --kv-heads 1 --seq 113 --seq-k 203 --dim 128"
+        "--heads 3 --seq 31 --dim 32 --causal"
+        "--batch 2 --heads 2 --seq 1 --seq-k 203 --dim 64")
+: > "$OUT/sanitizer.txt"
+for tool in memcheck racecheck initcheck synccheck; do
+  for s in build/bin/0[4-9]_*; do
+    for sh in "${shapes[@]}"; do
+      log=$(compute-sanitizer --tool $tool --error-exitcode 9 $s $sh 2>&1); rc=$?
+      summary=$(echo "$log" | grep -E "ERROR SUMMARY|RACECHECK SUMMARY" | tail -n 1)
+      verdict=$(echo "$log" | grep -E "^(PASS|FAIL)$" | tail -n 1)
+      echo "$tool $(basename $s) [$sh] rc=$rc $verdict $summary" >> "$OUT/sanitizer.txt"
+      [ $rc -eq 0 ] || { status=1; echo "$log" | head -40 >> "$OUT/sanitizer_failures.txt"; }
+    done
+  done
+done
+echo "sanitizer runs: $(wc -l < "$OUT/sanitizer.txt"), clean: $(grep -c ' rc=0 PASS' "$OUT/sanitizer.txt")"
+grep -v ' rc=0 PASS' "$OUT/sanitizer.txt" | head
+
+el "done"
+git log -1 --format='commit %H' 2>/dev/null || true
+exit $status
