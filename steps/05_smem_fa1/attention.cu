@@ -36,7 +36,7 @@
  * compiled tile widths, any other D ≤ 128 runs in the next one up with the
  * columns past D zero-filled; D > 128 is refused (exit 2). Causal masking
  * saves no work here: fully masked (Q_i, K_j) blocks are computed and
- * masked like the others (step 06 skips them). Shared memory: 168 KB per
+ * masked like the others (step 06 skips them). Shared memory: 164.5 KB per
  * block at D = 128 (Br = 128); where the device offers less (A100: 163 KB)
  * the kernel runs with Br = 64, and where even that does not fit (64 KB
  * devices at D > 64) the forward returns exit 3 with the sizes.
@@ -126,7 +126,7 @@ static __device__ __forceinline__ void store_tile(float *dst, const float *tile,
  *   o_row: [D] this row of O_i in shared memory
  *   p:     [Bc] P~_ij for this row (0 at masked keys)
  *   vs:    [Bc][D] V_j
- * MASKED: only keys c < n_vis enter the sum. Setting p = 0 is not enough:
+ * MASKED: only keys c < n_vis enter the sum (n_vis may be <= 0: none). Setting p = 0 is not enough:
  * 0 · NaN = NaN, so a NaN in a V row this query does not see would leak in
  * (DESIGN.md: NaN reaches exactly the rows that read it). The predicate
  * costs a compare per key, so it is only compiled into the rows that have
@@ -248,9 +248,9 @@ fa1_kernel(const float *__restrict__ q, const float *__restrict__ k,
                 }
             }
 
-            /* Keys of K_j this row sees: c < n_vis (tail past Sk, causal). */
-            int n_vis = keys_visible(row, sq, sk, causal) - j * BC;
-            n_vis = n_vis < 0 ? 0 : (n_vis > BC ? BC : n_vis);
+            /* Keys of K_j this row sees: c < n_vis (tail past Sk, causal);
+             * n_vis <= 0 means none, n_vis >= Bc all of them. */
+            const int n_vis = keys_visible(row, sq, sk, causal) - j * BC;
 
             /* Line 10: m~_ij = rowmax(S_ij), P~_ij = exp(S_ij - m~_ij),
              * l~_ij = rowsum(P~_ij). Masked scores are replaced, not
@@ -279,20 +279,31 @@ fa1_kernel(const float *__restrict__ q, const float *__restrict__ k,
             const float l_new = alpha * l_i + beta * l_t;
 
             /* Line 12: rescale and accumulate O_i, divided by l_new every
-             * time (the normalization FA2 defers to the end). A row with no
-             * key so far has l_new = 0 and O_i = 0: keep it 0. A row that
-             * sees no key of K_j (causal) is left alone: its update would be
-             * O_i · l_i · (1 / l_i), which is not exactly 1 in fp32, and Tc
-             * such passes drifted O by 7.5e-6 at Sq = Sk = 1024, D = 128,
-             * 4x the error the correctness rule allows (H100, notes/05). */
-            const float inv = (l_new == 0.0f) ? 0.0f : 1.0f / l_new;
-            if (n_vis == BC)
-                update_o_row<D, false>(Os + tid * LDQ, s, Vs, n_vis, l_i * alpha * inv, beta * inv);
-            else if (n_vis > 0)
-                update_o_row<D, true>(Os + tid * LDQ, s, Vs, n_vis, l_i * alpha * inv, beta * inv);
+             * time (the normalization FA2 defers to the end). Divided, not
+             * multiplied by a rounded 1 / l_new: when K_j adds nothing to a
+             * row (it sees none of its keys, or their exp underflows, as
+             * with large logits) l_new = l_i and the factor is exactly 1, so
+             * O_i does not drift. With the reciprocal, l_i · (1 / l_i) is
+             * 1 ± 1 ulp, and Tc = 32 such passes drifted O by 4.6e-6 at Sq =
+             * Sk = 1024, D = 128 (large logits), 3x the error the correctness
+             * rule allows (H100, notes/05). A row with no key so far has
+             * l_new = 0 and O_i = 0: keep it 0. */
+            const float c_old = (l_new == 0.0f) ? 0.0f : (l_i * alpha) / l_new;
+            const float c_new = (l_new == 0.0f) ? 0.0f : beta / l_new;
+            /* The masked update for every row of the block when any row has
+             * masked keys in K_j (its first row sees the fewest), so the
+             * choice is the same for the whole block and warps do not
+             * diverge. (A per-row choice, n_vis == Bc, compiled on sm_90 /
+             * nvcc 13.0 to code that sent rows with masked keys down the
+             * unmasked path: 0 · NaN leaked a NaN V row into rows that do
+             * not see it, while finite inputs stayed right. notes/05.) */
+            if ((j + 1) * BC > keys_visible(i * BR, sq, sk, causal))
+                update_o_row<D, true>(Os + tid * LDQ, s, Vs, n_vis, c_old, c_new);
+            else
+                update_o_row<D, false>(Os + tid * LDQ, s, Vs, n_vis, c_old, c_new);
 
             /* Line 13: l_i, m_i back to device memory. */
-            if (row < sq && n_vis > 0) {
+            if (row < sq) {
                 m_bh[row] = m_new;
                 l_bh[row] = l_new;
             }

@@ -21,17 +21,18 @@
  * The loop swap is the big one: a block owns one Q block, so O_i, l_i and
  * m_i stay in registers for the whole row (no device-memory round trip per
  * K/V block as in step 05), and the grid has B·Hq·Tr blocks (2048 at B = 1,
- * Hq = 32, N = 4096) instead of 32: every SM gets work. Causal blocks that
- * lie wholly above the diagonal are never visited (Tc_i stops at the last
- * key the block's last row sees), which halves causal work, and the block
- * order is reversed so the longest Q blocks start first.
+ * Hq = 32, N = 4096, D = 64) instead of 32: every SM gets work. Causal
+ * blocks that lie wholly above the diagonal are never visited (Tc_i stops at
+ * the last key the block's last row sees), which halves causal work, and
+ * the block order is reversed so the longest Q blocks start first.
  *
  * The speed comes from register blocking, as in a register-tiled SGEMM:
  * each thread computes a 4×8 tile of S_ij (Bc = 64) and a 4×(D/8) tile of
- * O_i, so every float4 read from shared memory feeds 4 to 16 FMAs; rows and
- * keys are interleaved across lanes (thread rows rg + 4·t, keys g + 8·t) and
- * rows padded, so those float4 reads are free of bank conflicts.
- * notes/06_fa2_warp.md has the measurements.
+ * O_i, so every float4 read from shared memory feeds 16 to 64 FMAs; rows and
+ * keys are interleaved across lanes (thread rows rg + 4·t, keys g + 8·u) and
+ * rows padded, so those float4 reads are free of bank conflicts. On an H100
+ * that is 35 TFLOP/s at D = 64 and 38 at D = 128 (N = 4096, about 55% of
+ * the fp32 peak), 10-12x step 05: notes/06_fa2_warp.md has the measurements.
  *
  * **Run it.**
  *
@@ -43,10 +44,11 @@
  * other D ≤ 128 runs in the next one up with the columns past D
  * zero-filled; D > 128 is refused (exit 2). No copy/compute overlap: K_j,
  * V_j are loaded by the whole block between two barriers (cp.async
- * pipelining is step 08's lesson); 2–3 resident blocks per SM hide part of
- * that latency. Shared memory: 68 KB per block at D = 64, 76 KB at
- * D = 128; devices with less than that per block (64 KB, sm_75) get exit 3
- * at D > 32.
+ * pipelining is step 08's lesson); other resident blocks hide part of that
+ * latency. Shared memory per block: 68 KB at D = 64 (three blocks per SM),
+ * 167 KB at D = 128 (one block of 8 warps); a device with less per block
+ * (A100: 163 KB) runs D = 128 with 4 warps and Bc = 32 (77 KB), and one
+ * with 64 KB (sm_75) gets exit 3 at D > 32.
  */
 #include <cuda_runtime.h>
 #include <math.h>
@@ -55,34 +57,14 @@
 #include "common.h"
 #include "cuda_check.h"
 
-/** Warps per block. */
-#ifndef FA2_NW
-#define FA2_NW 4
-#endif
-/** Rows per thread: lane = 8·rg + g owns rows rg, rg+4, …, rg+4(TM-1) of its warp's 4·TM. */
-#ifndef FA2_TM
-#define FA2_TM 4
-#endif
-#define NWARPS FA2_NW
-#define TM FA2_TM
+/** Rows per thread: lane = 8·rg + g owns rows rg, rg+4, rg+8, rg+12 of its warp's 16. */
+#define TM 4
+/** Query rows per warp. A block of NW warps owns Br = 16·NW rows of Q. */
 #define WARP_ROWS (4 * TM)
-/** Query rows per block: 4 warps × 16 rows. */
-#define BR (NWARPS * WARP_ROWS)
-/** Threads per block: 4 warps. */
-#define NTHREADS (32 * NWARPS)
+/** All 32 lanes take part in a warp shuffle. */
 #define FULL_MASK 0xffffffffu
+/** log2(e): exp(x) = exp2(x·log2 e), and exp2f is one MUFU instruction. */
 #define LOG2E 1.4426950408889634f
-
-/* Keys per K/V block for head dim D: 64, except 32 at D = 128 where K_j,
- * V_j, Q_i and P_ij would take 119 KB with Bc = 64 (one block per SM)
- * instead of 77 KB (two). Measured in notes/06_fa2_warp.md. */
-#ifndef FA2_LOAD_UNROLL
-#define FA2_LOAD_UNROLL 16
-#endif
-static constexpr int LOAD_UNROLL = FA2_LOAD_UNROLL;
-#ifndef FA2_BC_D128
-#define FA2_BC_D128 32
-#endif
 
 /* Keys query row i sees, in 0..Sk (causal is aligned bottom-right). The
  * device twin of attn_keys_visible(). */
@@ -107,7 +89,7 @@ static __device__ __forceinline__ void load_tile(float *tile, const float *src,
                                                  int row0, int n, int d, int vec)
 {
     if (vec) {
-#pragma unroll LOAD_UNROLL
+#pragma unroll
         for (int it = 0; it < (R * D / 4 + NT - 1) / NT; it++) {
             const int idx = it * NT + threadIdx.x;
             if ((R * D / 4) % NT != 0 && idx >= R * D / 4)
@@ -269,20 +251,22 @@ static __device__ __forceinline__ void block_step(
  * The FlashAttention-2 forward, one thread block per (Q block, batch·head).
  *   q: [B, Hq, Sq, d]   k, v: [B, Hkv, Sk, d]   o: [B, Hq, Sq, d]
  *   lse: [B, Hq, Sq]
- * D: the tile's head dim (32, 64, 128), d <= D the problem's.
+ * D: the tile's head dim (32, 64, 128), d <= D the problem's. NW warps of
+ * 16 rows each: Br = 16·NW query rows, 32·NW threads.
  * blockIdx.x = bh · Tr + i: consecutive blocks share a head, so the blocks
  * resident at one time read the same K/V from L2.
  *
  * Shared memory (floats): Q_i [Br][D+4], K_j [Bc][D+4], V_j [Bc][D],
  * P_ij [Br][Bc+8] (see block_step for why those pads).
  */
-template <int D, int BC>
-static __global__ void __launch_bounds__(NTHREADS)
+template <int D, int BC, int NW>
+static __global__ void __launch_bounds__(32 * NW)
 fa2_kernel(const float *__restrict__ q, const float *__restrict__ k,
            const float *__restrict__ v, float *__restrict__ o,
            float *__restrict__ lse, int hq, int hkv, int sq, int sk, int d,
            int causal, float scale, int vec, int tr)
 {
+    constexpr int BR = NW * WARP_ROWS, NT = 32 * NW; /* query rows, threads */
     constexpr int LDQ = D + 4, LDK = D + 4, LDV = D;
     extern __shared__ float4 smem_f4[]; /* float4: 16-byte aligned */
     float *Qs = reinterpret_cast<float *>(smem_f4);
@@ -309,7 +293,7 @@ fa2_kernel(const float *__restrict__ q, const float *__restrict__ k,
     const int Tc = (keys_visible(last_row, sq, sk, causal) + BC - 1) / BC;
 
     /* Q_i to shared memory, once for the whole loop. */
-    load_tile<BR, D, LDQ, NTHREADS>(Qs, q_bh, row0, sq, d, vec);
+    load_tile<BR, D, LDQ, NT>(Qs, q_bh, row0, sq, d, vec);
 
     /* m_i, l_i, O_i in registers for the block's whole life. */
     float m_i[TM], l_i[TM], o_i[TM][D / 8];
@@ -323,8 +307,8 @@ fa2_kernel(const float *__restrict__ q, const float *__restrict__ k,
     }
 
     for (int j = 0; j < Tc; j++) { /* the one loop: over K/V blocks */
-        load_tile<BC, D, LDK, NTHREADS>(Ks, k_bh, j * BC, sk, d, vec);
-        load_tile<BC, D, LDV, NTHREADS>(Vs, v_bh, j * BC, sk, d, vec);
+        load_tile<BC, D, LDK, NT>(Ks, k_bh, j * BC, sk, d, vec);
+        load_tile<BC, D, LDV, NT>(Vs, v_bh, j * BC, sk, d, vec);
         __syncthreads(); /* K_j, V_j (and, on the first pass, Q_i) are complete in shared memory */
         /* Masked if some (row, key) of the block is not visible: keys past
          * Sk, or causal keys beyond what the block's first row sees. */
@@ -391,36 +375,29 @@ static int supports06(const attn_problem *p, char *msg, size_t msg_len)
     return 0;
 }
 
-/* Shared memory of fa2_kernel<D, BC>, in bytes. */
-static size_t smem06(int D, int bc)
+/* Shared memory of fa2_kernel<D, BC, NW>, in bytes. */
+static size_t smem06(int D, int bc, int nw)
 {
-    return (size_t)(BR * (D + 4) + bc * (D + 4) + bc * D + BR * (bc + 8)) * sizeof(float);
+    const int br = nw * WARP_ROWS;
+    return (size_t)(br * (D + 4) + bc * (D + 4) + bc * D + br * (bc + 8)) * sizeof(float);
 }
 
-/* Launch fa2_kernel<D, BC>: raise its shared-memory limit past the default
- * 48 KB, one block per (Q block, batch·head). */
-template <int D, int BC>
+/* Launch fa2_kernel<D, BC, NW>: raise its shared-memory limit past the
+ * default 48 KB, one block per (Q block, batch·head). */
+template <int D, int BC, int NW>
 static int launch06(const attn_problem *p, const float *q, const float *k,
                     const float *v, float *o, float *lse, cudaStream_t stream, int vec)
 {
-    const size_t smem = smem06(D, BC);
-    const int tr = (p->seqlen_q + BR - 1) / BR;
+    const size_t smem = smem06(D, BC, NW);
+    const int tr = (p->seqlen_q + NW * WARP_ROWS - 1) / (NW * WARP_ROWS);
     const long long blocks = (long long)p->batch * p->heads_q * tr;
-    int dev = 0, optin = 0;
-    CUDA_CHECK(cudaGetDevice(&dev));
-    CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    if (smem > (size_t)optin) {
-        fprintf(stderr, "error: step 06 needs %zu bytes of shared memory per block at D = %d; "
-                        "this device offers %d\n", smem, D, optin);
-        return ATTN_EXIT_RESOURCE;
-    }
     if (blocks > 0x7fffffffLL) {
         fprintf(stderr, "error: step 06 grid of %lld blocks exceeds 2^31 - 1\n", blocks);
         return ATTN_EXIT_BAD_INPUT;
     }
-    CUDA_CHECK(cudaFuncSetAttribute(fa2_kernel<D, BC>,
+    CUDA_CHECK(cudaFuncSetAttribute(fa2_kernel<D, BC, NW>,
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    fa2_kernel<D, BC><<<(unsigned)blocks, NTHREADS, smem, stream>>>(
+    fa2_kernel<D, BC, NW><<<(unsigned)blocks, 32 * NW, smem, stream>>>(
         q, k, v, o, lse, p->heads_q, p->heads_kv, p->seqlen_q, p->seqlen_k,
         p->head_dim, p->causal, attn_scale(p), vec, tr);
     CUDA_CHECK_LAUNCH();
@@ -430,6 +407,15 @@ static int launch06(const attn_problem *p, const float *q, const float *k,
 /*
  * q: [B, Hq, Sq, D], k, v: [B, Hkv, Sk, D], o: [B, Hq, Sq, D], lse: [B, Hq, Sq]
  * workspace: none (attn06_workspace_bytes() is 0).
+ *
+ * Tile per head dim (H100, B = 1, Hq = 32, N = 4096, notes/06_fa2_warp.md):
+ *   D <= 64:  4 warps, Br = 64, Bc = 64: 68 KB, 168 registers, 3 blocks/SM.
+ *             8 warps (Br = 128) measured 9% slower: 188 registers x 256
+ *             threads leave room for one block per SM.
+ *   D = 128:  8 warps, Br = 128, Bc = 64: 167 KB, one block per SM, 37.8
+ *             TFLOP/s; 4 warps with Bc = 32 (77 KB, two blocks) gave 32.2.
+ *             Devices with less shared memory per block (A100: 163 KB) get
+ *             the 4-warp tile.
  */
 extern "C" int attn06_forward(const attn_problem *p, const float *q,
                               const float *k, const float *v, float *o,
@@ -441,14 +427,24 @@ extern "C" int attn06_forward(const attn_problem *p, const float *q,
      * are; a library caller's offset pointer may not be). */
     const int vec = d % 4 == 0 &&
                     (((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)o) & 15) == 0;
+    int dev = 0, optin = 0;
     (void)workspace;
     if (d < 1 || d > 128)
         return ATTN_EXIT_BAD_INPUT;
-    if (d <= 32)
-        return launch06<32, 64>(p, q, k, v, o, lse, stream, vec);
-    if (d <= 64)
-        return launch06<64, 64>(p, q, k, v, o, lse, stream, vec);
-    return launch06<128, FA2_BC_D128>(p, q, k, v, o, lse, stream, vec);
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    if (d <= 32 && smem06(32, 64, 4) <= (size_t)optin)
+        return launch06<32, 64, 4>(p, q, k, v, o, lse, stream, vec);
+    if (d <= 64 && smem06(64, 64, 4) <= (size_t)optin)
+        return launch06<64, 64, 4>(p, q, k, v, o, lse, stream, vec);
+    if (d > 64 && smem06(128, 64, 8) <= (size_t)optin)
+        return launch06<128, 64, 8>(p, q, k, v, o, lse, stream, vec);
+    if (d > 64 && smem06(128, 32, 4) <= (size_t)optin)
+        return launch06<128, 32, 4>(p, q, k, v, o, lse, stream, vec);
+    fprintf(stderr, "error: step 06 needs %zu bytes of shared memory per block at D = %d; "
+                    "this device offers %d\n",
+            smem06(d <= 32 ? 32 : d <= 64 ? 64 : 128, d <= 64 ? 64 : 32, 4), d, optin);
+    return ATTN_EXIT_RESOURCE;
 }
 
 /** Step 06's descriptor: what the driver and the test suites run. */
