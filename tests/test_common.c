@@ -352,10 +352,10 @@ START_TEST(program_bad_input_writes_nothing)
         "--q %1$s/good.npy --k %1$s/good.npy --v %1$s/good.npy --seq 5 --out %2$s",
         "--q %1$s/good.npy --k %1$s/good.npy --v %1$s/missing.npy --out %2$s",
         "--seq 4 --dim 8 --prev %1$s/d6.npy --out %2$s",
-        "--seq 4 --dim 8 --dtype fp16 --out %2$s",
+        "%1$.0s--seq 4 --dim 8 --dtype fp16 --out %2$s",
         "--seq 4 --dim 8 --do %1$s/good.npy --out %2$s",
-        "--seq 0 --out %2$s",
-        "--seq 4 --out %2$s --lse /nonexistent/dir/lse.npy",
+        "%1$.0s--seq 0 --out %2$s",
+        "%1$.0s--seq 4 --out %2$s --lse /nonexistent/dir/lse.npy",
     };
     char line[1024];
     snprintf(line, sizeof line, cases[_i], tmpdir, out);
