@@ -2,10 +2,15 @@
 # One plain Makefile: `make help` lists the targets.
 
 # ---- configuration (override on the command line) ------------------------
+comma       := ,
 CC          ?= gcc
 CFLAGS      ?= -O3 -g
 LDFLAGS     ?=
-WARN        := -Wall -Wextra
+# Strict build: every warning is an error, for C and for both sides of CUDA
+# (WERROR=0 turns the errors back into warnings, e.g. while editing).
+WERROR      ?= 1
+WARN        := -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror)
+NVWARN      := $(if $(filter 1,$(WERROR)),-Werror all-warnings -Xcompiler -Wall$(comma)-Wextra$(comma)-Werror,-Xcompiler -Wall$(comma)-Wextra)
 NVCC        ?= $(shell command -v nvcc 2>/dev/null || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; })
 CUDA_HOME   ?= $(if $(NVCC),$(patsubst %/bin/nvcc,%,$(NVCC)),/usr/local/cuda)
 GPU_ARCHS   ?= 75 80 90
@@ -13,6 +18,9 @@ NVCCFLAGS   ?= -O3 -g -lineinfo
 CHECK_CFLAGS ?=
 CHECK_LIBS  ?= -lcheck -lsubunit -lm -lrt -lpthread
 BUILD       ?= build
+# `make fuzz`: libFuzzer needs clang; each target runs FUZZ_SECONDS
+FUZZ_CC     ?= clang
+FUZZ_SECONDS ?= 60
 # `make exercise EX=02` builds exercises/02_*/ in place of steps/02_*/
 EX          ?=
 
@@ -20,7 +28,7 @@ GENCODE     := $(foreach a,$(GPU_ARCHS),-gencode arch=compute_$(a),code=sm_$(a))
 CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/targets/x86_64-linux/lib $(CUDA_HOME)/lib64))
 CUDA_LINK   := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart_static -ldl -lrt -lpthread
 ALL_CFLAGS  := -std=c11 $(CFLAGS) $(WARN) -Icommon
-ALL_NVFLAGS := -std=c++17 $(NVCCFLAGS) $(GENCODE) -Icommon -Xcompiler -Wall,-Wextra
+ALL_NVFLAGS := -std=c++17 $(NVCCFLAGS) $(GENCODE) -Icommon $(NVWARN)
 
 OBJ := $(BUILD)/obj
 BIN := $(BUILD)/bin
@@ -43,7 +51,7 @@ GPU_LIB_OBJ := $(foreach s,$(GPU_STEPS),$(OBJ)/steps/$(s).o)
 CPU_PROGS   := $(foreach s,$(CPU_STEPS),$(BIN)/$(s))
 GPU_PROGS   := $(foreach s,$(GPU_STEPS),$(BIN)/$(s))
 
-TEST_CPU_SRC := tests/test_main.c tests/test_common.c tests/conformance.c $(wildcard tests/test_0[1-3]*.c)
+TEST_CPU_SRC := tests/test_main.c tests/test_common.c tests/conformance.c $(wildcard tests/test_0[1-37]*.c)
 TEST_CPU_OBJ := $(patsubst tests/%.c,$(OBJ)/tests/%.o,$(TEST_CPU_SRC))
 
 ifneq ($(NVCC),)
@@ -57,7 +65,39 @@ TESTS     := $(BIN)/test_cpu
 LIB_OBJ   := $(COMMON_OBJ) $(CPU_LIB_OBJ)
 endif
 
-.PHONY: all run test docs lib diff exercise bench clean help deps-check deps-docs deps-plot nvcc-notice
+# ---- step 07 (backward): one step, three sources ---------------------------
+# steps/07_backward/attention.cu (the kernel; the step's main source, built by
+# the generic rules above) plus backward_cpu.c (the same algorithm on the CPU:
+# linked into test_cpu and the library, so CI runs it without nvcc) and
+# standard_cublas.cu (the stored-P cuBLAS baseline). The step program and the
+# GPU suite test_gpu_07 link step 06, the forward they differentiate.
+# `make exercise EX=07` swaps in exercises/07_backward/backward_cpu.c and is
+# graded by the CPU suite step07 (EX_GPU_STEPS leaves 07 out).
+STEP07_CPU_SRC := $(if $(filter 07,$(EX)),exercises/07_backward/backward_cpu.c,steps/07_backward/backward_cpu.c)
+STEP07_CPU_OBJ := $(if $(wildcard steps/07_backward/backward_cpu.c),$(OBJ)/steps/07_backward/backward_cpu.o)
+STEP07_GPU_OBJ := $(OBJ)/steps/07_backward/standard_cublas.o
+EX_GPU_STEPS   := $(filter-out 07_backward,$(GPU_STEPS))
+COMMON_BWD_H   := common/backward.h
+$(OBJ)/steps/07_backward/backward_cpu.o: $(STEP07_CPU_SRC) common/attn.h common/common.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+$(OBJ)/steps/07_backward/standard_cublas.o: steps/07_backward/standard_cublas.cu common/attn.h common/common.h $(COMMON_BWD_H) common/cuda_check.h
+	@mkdir -p $(@D)
+	$(NVCC) $(ALL_NVFLAGS) -c $< -o $@
+$(OBJ)/steps/07_backward.o $(OBJ)/steps/07_backward.main.o $(OBJ)/common/driver_bwd.o $(OBJ)/common/gpu_bwd_host.o: $(COMMON_BWD_H)
+ifneq ($(NVCC),)
+$(BIN)/07_backward: $(OBJ)/steps/06_fa2_warp.o $(STEP07_GPU_OBJ)
+$(BIN)/test_gpu_07: $(OBJ)/tests/test_gpu_07.o $(OBJ)/tests/conformance.o $(STEP07_CPU_OBJ) $(STEP07_GPU_OBJ) $(CPU_LIB_OBJ) $(GPU_LIB_OBJ) $(COMMON_OBJ) $(COMMON_GOBJ)
+	@mkdir -p $(@D)
+	$(CXX) $^ -o $@ $(CUDA_LINK) $(CHECK_LIBS) -lm
+TESTS   += $(if $(wildcard tests/test_gpu_07.c),$(BIN)/test_gpu_07)
+LIB_OBJ += $(STEP07_CPU_OBJ) $(STEP07_GPU_OBJ)
+else
+LIB_OBJ += $(STEP07_CPU_OBJ)
+endif
+# ---- end of step 07 ---------------------------------------------------------
+
+.PHONY: all run test docs lib diff exercise bench clean help deps-check deps-docs deps-plot deps-fuzz deps-lint nvcc-notice fuzz lint
 .DEFAULT_GOAL := all
 
 all: nvcc-notice $(PROGS) $(TESTS) lib
@@ -74,6 +114,8 @@ help:
 	@echo "make diff FROM=02 TO=03     what one step adds over another"
 	@echo "make exercise EX=02         build exercises/02_*/ in place of the step and run its suite"
 	@echo "make bench      sweep N, D, causal for every built step: table + CSV (+ plots) in build/bench/"
+	@echo "make fuzz       libFuzzer on the .npy reader and the CLI, FUZZ_SECONDS (60) each, in build/fuzz/"
+	@echo "make lint       cppcheck and clang-tidy (configuration: .clang-tidy, tests/lint/)"
 	@echo "make clean      remove build/"
 	@echo "variables: GPU_ARCHS='$(GPU_ARCHS)' CHECK_CFLAGS='$(CHECK_CFLAGS)' CHECK_LIBS='$(CHECK_LIBS)' CFLAGS='$(CFLAGS)'"
 
@@ -113,7 +155,7 @@ $(GPU_PROGS): $(BIN)/%: $(OBJ)/steps/%.main.o $(COMMON_OBJ) $(COMMON_GOBJ)
 	$(CXX) $^ -o $@ $(CUDA_LINK) -lm
 
 
-$(BIN)/test_cpu: $(TEST_CPU_OBJ) $(CPU_LIB_OBJ) $(COMMON_OBJ)
+$(BIN)/test_cpu: $(TEST_CPU_OBJ) $(CPU_LIB_OBJ) $(STEP07_CPU_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ $(CHECK_LIBS) -lm
 
@@ -131,10 +173,45 @@ $(LIB)/libattn.a: $(LIB_OBJ)
 run: nvcc-notice $(PROGS)
 	@BIN=$(BIN) sh tests/tour.sh $(STEP_DIRS)
 
-test: nvcc-notice $(TESTS)
-	@BIN=$(BIN) sh tests/run_suites.sh test_cpu:step01 test_cpu:step02 test_cpu:step03 test_cpu:common \
-	   $(if $(filter %test_gpu,$(TESTS)),test_gpu)
+test: nvcc-notice $(TESTS) $(if $(HAVE_CUDA),$(GPU_PROGS))
+	@BIN=$(BIN) sh tests/run_suites.sh test_cpu:step01 test_cpu:step02 test_cpu:step03 test_cpu:step07 test_cpu:common \
+	   $(if $(filter %test_gpu,$(TESTS)),test_gpu) $(if $(filter %test_gpu_07,$(TESTS)),test_gpu_07) \
+	   $(if $(HAVE_CUDA),tests/no_device.sh)
 
+# ---- fuzzing: clang -fsanitize=fuzzer,address,undefined ------------------
+FUZZ_FLAGS := -std=c11 -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined \
+              -fno-sanitize-recover=all -fno-omit-frame-pointer -Icommon
+$(BUILD)/fuzz/fuzz_npy: tests/fuzz/fuzz_npy.c common/npy.c common/mem.c common/common.h common/attn.h | deps-fuzz
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(filter %.c,$^) -o $@ -lm
+$(BUILD)/fuzz/fuzz_cli: tests/fuzz/fuzz_cli.c common/cli.c common/problem.c common/common.h common/attn.h | deps-fuzz
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(filter %.c,$^) -o $@ -lm
+
+fuzz: $(BUILD)/fuzz/fuzz_npy $(BUILD)/fuzz/fuzz_cli
+	@sh tests/fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS) npy cli
+
+# ---- static checks: cppcheck and clang-tidy on every C source ---------------
+# Configuration: .clang-tidy (the check set, and why some are off) and
+# tests/lint/cppcheck.supp; a false positive on one line is suppressed on
+# that line with a `cppcheck-suppress` comment saying why. Both fail on any
+# finding. (CUDA sources are checked by nvcc's -Werror all-warnings.)
+CLANG_TIDY  ?= clang-tidy
+LINT_C      := $(sort $(wildcard common/*.c steps/*/*.c exercises/*/*.c tests/*.c tests/fuzz/*.c))
+lint: deps-lint
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,style,performance,portability \
+	   --inline-suppr --suppressions-list=tests/lint/cppcheck.supp -Icommon -Itests \
+	   --template='{file}:{line}: {severity}: {message} [{id}]' $(LINT_C)
+	@echo "cppcheck: clean ($(words $(LINT_C)) files)"
+	@printf '%s\n' $(LINT_C) | xargs -P "$$(nproc 2>/dev/null || echo 2)" -n 4 \
+	   sh -c 'out=$$($(CLANG_TIDY) --quiet "$$@" -- -std=c11 -Icommon -Itests 2>&1); rc=$$?; \
+	          printf "%s\n" "$$out" | grep -v "warnings\? generated" >&2; exit $$rc' sh
+	@echo "clang-tidy: clean ($(words $(LINT_C)) files; checks in .clang-tidy)"
+
+deps-fuzz:
+	@sh tests/ensure-deps.sh fuzz
+deps-lint:
+	@sh tests/ensure-deps.sh lint
 deps-check:
 	@sh tests/ensure-deps.sh check
 deps-docs:
@@ -160,8 +237,8 @@ exercise:
 	@test -n "$(EX)" || { echo "usage: make exercise EX=02"; exit 2; }
 	@ls -d exercises/$(EX)_* >/dev/null 2>&1 || { echo "no exercise $(EX) under exercises/"; exit 2; }
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/exercise-$(EX) EX=$(EX) \
-	   $(if $(filter $(EX)_%,$(GPU_STEPS)),$(BUILD)/exercise-$(EX)/bin/test_gpu,$(BUILD)/exercise-$(EX)/bin/test_cpu)
-	@suite=step$(EX); bin=$(BUILD)/exercise-$(EX)/bin/$(if $(filter $(EX)_%,$(GPU_STEPS)),test_gpu,test_cpu); \
+	   $(if $(filter $(EX)_%,$(EX_GPU_STEPS)),$(BUILD)/exercise-$(EX)/bin/test_gpu,$(BUILD)/exercise-$(EX)/bin/test_cpu)
+	@suite=step$(EX); bin=$(BUILD)/exercise-$(EX)/bin/$(if $(filter $(EX)_%,$(EX_GPU_STEPS)),test_gpu,test_cpu); \
 	 echo "grading exercise $(EX) with suite $$suite ($$bin)"; CK_RUN_SUITE=$$suite $$bin
 
 clean:

@@ -125,6 +125,50 @@ int attn06_forward(const attn_problem *p, const float *q, const float *k,
                    const float *v, float *o, float *lse, void *workspace,
                    struct CUstream_st *stream);
 
+/* ---- step 07: backward with recomputation ------------------------------ */
+
+/**
+ * Step 07 on the CPU: the FlashAttention-2 backward, tiled like step 03,
+ * P rebuilt from Q, K and the forward's @p lse (host pointers).
+ * q, o, dout, dq: [B, Hq, Sq, D]; k, v, dk, dv: [B, Hkv, Sk, D];
+ * lse: [B, Hq, Sq]. K/V heads shared by several query heads (GQA/MQA) sum
+ * their gradients; rows that see no key get zero gradient rows.
+ */
+int attn07_backward_cpu(const attn_problem *p, const float *q, const float *k,
+                        const float *v, const float *o, const float *lse,
+                        const float *dout, float *dq, float *dk, float *dv);
+
+/** Device workspace step 07 needs: δ, B·Hq·Sq floats (O(N), no N×N buffer). */
+size_t attn07_workspace_bytes(const attn_problem *p);
+/**
+ * Step 07: the FlashAttention-2 backward kernel on the GPU (fp32, CUDA
+ * cores); device pointers, shapes as attn07_backward_cpu(). @p o and
+ * @p lse are the forward's (step 06). Grid over (K/V block, batch·Hkv).
+ * @p deterministic = 0: dQ accumulated with atomicAdd (fast, not bitwise
+ * reproducible: float addition order varies between runs); 1: dQ in a
+ * second kernel over (Q block, batch·Hq), no atomics, bitwise reproducible.
+ * dK and dV never use atomics. Head dims 1..128.
+ */
+int attn07_backward(const attn_problem *p, const float *q, const float *k,
+                    const float *v, const float *o, const float *lse,
+                    const float *dout, float *dq, float *dk, float *dv,
+                    int deterministic, void *workspace, struct CUstream_st *stream);
+
+/** Device workspace of the stored-P backward: P and dP/dS, 2·B·Hq·Sq·Sk floats. */
+size_t attn07_standard_workspace_bytes(const attn_problem *p);
+/**
+ * Step 07's baseline: the standard backward on the GPU with cuBLAS, P and
+ * dP (then dS, in place) materialized in @p workspace. P is rebuilt from S
+ * with a softmax (as the standard forward, step 04, would have stored it);
+ * @p o, @p lse and @p deterministic are unused (same signature as
+ * attn07_backward, so the two are interchangeable). Head dims 1..256.
+ */
+int attn07_standard_backward(const attn_problem *p, const float *q, const float *k,
+                             const float *v, const float *o, const float *lse,
+                             const float *dout, float *dq, float *dk, float *dv,
+                             int deterministic, void *workspace,
+                             struct CUstream_st *stream);
+
 #ifdef __cplusplus
 }
 #endif

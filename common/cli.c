@@ -5,6 +5,7 @@
  */
 #include "common.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -93,7 +94,7 @@ int attn_parse_args(int argc, char **argv, attn_opts *o, FILE *help_out, char *m
                    : !strcmp(flag, "--deterministic") ? &o->deterministic
                    : !strcmp(flag, "--bench") ? &o->bench : NULL;
         if (bflag) {
-            if (val && strcmp(val, "0") && strcmp(val, "1")) {
+            if (val && strcmp(val, "0") != 0 && strcmp(val, "1") != 0) {
                 snprintf(msg, msg_len, "%s: takes no value, or =0 / =1, got '%.40s'", flag, val);
                 return ATTN_EXIT_BAD_INPUT;
             }
@@ -156,9 +157,12 @@ int attn_parse_args(int argc, char **argv, attn_opts *o, FILE *help_out, char *m
             char *end;
             errno = 0;
             double s = strtod(val, &end);
-            if (!*val || *end || errno || !(s >= 0) || s > 1e30) {
+            /* a positive scale that rounds to float 0 would silently become
+             * the default 1/sqrt(dim): refuse it */
+            if (!*val || *end || errno || !(s >= 0) || s > 1e30 || (s > 0 && (float)s == 0.0f)) {
                 snprintf(msg, msg_len,
-                         "--scale: expected a finite number >= 0 (0: 1/sqrt(dim)), got '%.40s'", val);
+                         "--scale: expected 0 (meaning 1/sqrt(dim)) or a number in "
+                         "1.4e-45..1e30, got '%.40s'", val);
                 return ATTN_EXIT_BAD_INPUT;
             }
             p->softmax_scale = (float)s;
@@ -166,7 +170,7 @@ int attn_parse_args(int argc, char **argv, attn_opts *o, FILE *help_out, char *m
             char *end;
             errno = 0;
             unsigned long long s = strtoull(val, &end, 10);
-            if (!*val || *end || errno || *val == '-') {
+            if (!isdigit((unsigned char)*val) || *end || errno) { /* strtoull takes " -1" */
                 snprintf(msg, msg_len, "--seed: expected an integer in 0..2^64-1, got '%.40s'", val);
                 return ATTN_EXIT_BAD_INPUT;
             }
@@ -176,7 +180,7 @@ int attn_parse_args(int argc, char **argv, attn_opts *o, FILE *help_out, char *m
         } else if (!strcmp(flag, "--iters")) {
             rc = parse_int(flag, val, 1, 100000, &o->iters, msg, msg_len);
         } else if (!strcmp(flag, "--dtype")) {
-            if (strcmp(val, "fp32") && strcmp(val, "fp16") && strcmp(val, "bf16")) {
+            if (strcmp(val, "fp32") != 0 && strcmp(val, "fp16") != 0 && strcmp(val, "bf16") != 0) {
                 snprintf(msg, msg_len, "--dtype: expected fp32, fp16 or bf16, got '%.40s'", val);
                 return ATTN_EXIT_BAD_INPUT;
             }

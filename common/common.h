@@ -23,23 +23,31 @@ extern "C" {
 
 /**
  * Allocate @p bytes of host memory, counted toward the current and peak
- * totals that `extra_bytes` reports. Returns NULL on failure (and remembers
- * the failed request for attn_mem_failed_bytes()). Free with attn_free().
+ * totals that `extra_bytes` reports. Returns NULL on failure (and adds the
+ * failed request to attn_mem_failed_bytes()). Free with attn_free().
  */
 void *attn_alloc(size_t bytes);
 /** attn_alloc(), zero-filled. */
 void *attn_calloc(size_t count, size_t size);
 /** Free memory from attn_alloc() / attn_calloc(); NULL is ignored. */
 void attn_free(void *ptr);
-/** Reset the peak to the current total (call before the region to measure). */
+/**
+ * Reset the peak to the current total (call before the region to measure),
+ * and the failed bytes to 0.
+ */
 void attn_mem_reset_peak(void);
 /** Peak tracked bytes since the last reset, minus the total at that reset. */
 size_t attn_mem_peak(void);
-/** Bytes of the last request attn_alloc() could not satisfy (0 if none). */
+/**
+ * Bytes of the requests attn_alloc() could not satisfy since the last
+ * attn_mem_reset_peak() or attn_mem_fail_after() (0 if none): what the
+ * region needed on top of what it got ("needed N bytes" in exit-3 messages).
+ */
 size_t attn_mem_failed_bytes(void);
 /**
  * Fault injection for the tests: the next @p n allocations succeed, then
  * every one fails until attn_mem_fail_after(-1) turns injection off.
+ * Arming it (@p n >= 0) also resets attn_mem_failed_bytes() to 0.
  */
 void attn_mem_fail_after(long n);
 

@@ -17,17 +17,26 @@
 static size_t g_current, g_peak, g_base, g_failed;
 static long g_fail_after = -1;
 
+/* Add a refused request to the bytes attn_mem_failed_bytes() reports. A
+ * step that allocates all its buffers and then checks them (step 03) sees
+ * every one after the first fail too: the sum is what it needed on top of
+ * what it got. Saturates instead of wrapping. */
+static void note_failure(size_t bytes)
+{
+    g_failed = bytes > (size_t)-1 - g_failed ? (size_t)-1 : g_failed + bytes;
+}
+
 void *attn_alloc(size_t bytes)
 {
     if (g_fail_after == 0 || bytes > (size_t)-1 - HDR) {
-        g_failed = bytes;
+        note_failure(bytes);
         return NULL;
     }
     if (g_fail_after > 0)
         g_fail_after--;
     unsigned char *b = malloc(bytes + HDR);
     if (!b) {
-        g_failed = bytes;
+        note_failure(bytes);
         return NULL;
     }
     memcpy(b, &bytes, sizeof bytes);
@@ -40,7 +49,7 @@ void *attn_alloc(size_t bytes)
 void *attn_calloc(size_t count, size_t size)
 {
     if (size != 0 && count > (size_t)-1 / size) {
-        g_failed = (size_t)-1;
+        note_failure((size_t)-1);
         return NULL;
     }
     void *p = attn_alloc(count * size);
@@ -64,10 +73,16 @@ void attn_mem_reset_peak(void)
 {
     g_peak = g_current;
     g_base = g_current;
+    g_failed = 0;
 }
 
 size_t attn_mem_peak(void) { return g_peak - g_base; }
 
 size_t attn_mem_failed_bytes(void) { return g_failed; }
 
-void attn_mem_fail_after(long n) { g_fail_after = n; }
+void attn_mem_fail_after(long n)
+{
+    g_fail_after = n;
+    if (n >= 0) /* arming starts a fresh count; disarming keeps it for reading */
+        g_failed = 0;
+}

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 float attn_half_to_float(uint16_t h)
@@ -131,7 +132,7 @@ int attn_npy_parse(const unsigned char *buf, size_t len, const char *name,
     const char *d = dict_value(h, "descr");
     if (!d || (*d != '\'' && *d != '"'))
         FAIL("%s: header has no 'descr'", name);
-    int fp16;
+    int fp16 = 0;
     if (!strncmp(d + 1, "<f4", 3) && d[4] == d[0])
         fp16 = 0;
     else if (!strncmp(d + 1, "<f2", 3) && d[4] == d[0])
@@ -172,7 +173,7 @@ int attn_npy_parse(const unsigned char *buf, size_t len, const char *name,
         errno = 0;
         char *end;
         long long v = strtoll(s, &end, 10);
-        if (errno || v < 0 || v > (1ll << 40))
+        if (errno || v < 0 || v > (1LL << 40))
             FAIL("%s: shape dimension out of range", name);
         out->shape[rank++] = v;
         if (v != 0 && count > ((size_t)1 << 40) / (size_t)v)
@@ -220,6 +221,13 @@ int attn_npy_read(const char *path, attn_array *out, char *msg, size_t msg_len)
     FILE *fp = fopen(path, "rb");
     if (!fp)
         FAIL("%s: cannot open: %s", path, strerror(errno));
+    /* a directory opens too, and seeks to a huge "size": refuse it and
+     * devices or pipes here, as bad input */
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(fp);
+        FAIL("%s: not a regular file", path);
+    }
     if (fseek(fp, 0, SEEK_END) != 0) {
         fclose(fp);
         FAIL("%s: cannot seek", path);
@@ -265,6 +273,12 @@ int attn_npy_write(const char *path, const float *data, int rank,
     size_t pad = (64 - total % 64) % 64;
     size_t hlen = (size_t)n + pad + 1;
 
+    /* The rename below replaces whatever sits at the path: refuse what is
+     * not a regular file (a directory, or /dev/null, which root would
+     * otherwise turn into a regular file). */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        FAIL("%s: cannot write: exists and is not a regular file", path);
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
         FAIL("%s: path too long", path);

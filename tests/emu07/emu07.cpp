@@ -1,0 +1,130 @@
+/*
+ * Step 07's GPU code, run on the CPU (tests/emu07/run.sh builds this):
+ *  1. bwd_kv_kernel (atomic and deterministic modes) and dq_kernel, taken
+ *     verbatim from steps/07_backward/attention.cu (kernels.inc), run under
+ *     shim.h's thread emulation, against attn07_backward_cpu and, under
+ *     DESIGN.md's rule, against the float64 oracle;
+ *  2. attn07_standard_backward's call sequence (standard.inc), with a
+ *     reference SGEMM in place of cuBLAS (cublas_shim.h), against the oracle.
+ * δ is computed on the host (delta_kernel uses warp shuffles). Exit 0 when
+ * every check passes.
+ */
+#include "shim.h"
+#include "common.h"
+#include "kernels.inc"
+#include "cublas_shim.h"
+#define THREADS 256
+#define WARP 32
+#include "standard.inc"
+
+template <class F> static void launch(int blocks, F f)
+{
+    for (int b = 0; b < blocks; b++) {
+        std::barrier<> bar(NT);
+        g_bar = &bar;
+        std::vector<std::thread> th;
+        for (int t = 0; t < NT; t++)
+            th.emplace_back([&, t, b] { threadIdx.x = t; blockIdx.x = b; f(); });
+        for (auto &x : th)
+            x.join();
+    }
+}
+
+template <int D>
+static void run(const attn_problem *p, const float *q, const float *k, const float *v,
+                const float *o, const float *lse, const float *dout, float *dq, float *dk,
+                float *dv, int det)
+{
+    int sq = p->seqlen_q, sk = p->seqlen_k, d = p->head_dim;
+    int tc = (sk + BC - 1) / BC, tr = (sq + BR - 1) / BR;
+    size_t rows = attn_lse_elems(p);
+    std::vector<float> delta(rows);
+    for (size_t r = 0; r < rows; r++) {
+        float a = 0;
+        for (int c = 0; c < d; c++)
+            a += o[r * d + c] * dout[r * d + c];
+        delta[r] = a;
+    }
+    float scale = attn_scale(p);
+    int hq = p->heads_q, hkv = p->heads_kv, causal = p->causal;
+    if (!det) {
+        std::fill(dq, dq + attn_q_elems(p), 0.0f);
+        launch(p->batch * hkv * tc, [&] {
+            bwd_kv_kernel<D, true>(q, k, v, dout, lse, delta.data(), dq, dk, dv, hq, hkv, sq, sk,
+                                   d, causal, scale, tc);
+        });
+    } else {
+        launch(p->batch * hkv * tc, [&] {
+            bwd_kv_kernel<D, false>(q, k, v, dout, lse, delta.data(), dq, dk, dv, hq, hkv, sq, sk,
+                                    d, causal, scale, tc);
+        });
+        launch(p->batch * hq * tr, [&] {
+            dq_kernel<D>(q, k, v, dout, lse, delta.data(), dq, hq, hkv, sq, sk, d, causal, scale,
+                         tr);
+        });
+    }
+}
+
+/* DESIGN.md's gradient rule for three gradients; prints and returns failures. */
+static int rule(const attn_problem *p, const char *what, float *const got[3],
+                float *const base[3], double *const ref[3])
+{
+    size_t n[3] = {attn_q_elems(p), attn_kv_elems(p), attn_kv_elems(p)};
+    int bad = 0;
+    for (int t = 0; t < 3; t++) {
+        attn_err eb = attn_compare(base[t], ref[t], n[t]), e = attn_compare(got[t], ref[t], n[t]);
+        for (size_t i = 0; i < n[t]; i++)
+            if (got[t][i] == ATTN_POISON || !std::isfinite(got[t][i]))
+                e.nan_count++;
+        int ok = attn_rule_ok(&e, eb.max_abs, 3.0, 1e-6);
+        printf("  %-22s %s: max_abs_err %.2e (step 01: %.2e) %s\n", what, t == 0 ? "dQ" : t == 1 ? "dK" : "dV",
+               e.max_abs, eb.max_abs, ok ? "ok" : "FAIL");
+        bad += !ok;
+    }
+    return bad;
+}
+
+int main()
+{
+    const attn_problem P[] = {
+        {2, 4, 2, 70, 130, 64, 1, 0},   {1, 3, 1, 130, 45, 20, 1, 0}, {1, 2, 2, 33, 97, 128, 0, 0},
+        {1, 2, 1, 1, 1, 32, 1, 0},      {2, 8, 1, 65, 64, 100, 1, 0.3f}, {1, 2, 2, 203, 113, 64, 1, 0},
+    };
+    int fails = 0;
+    for (const attn_problem &p : P) {
+        size_t qn = attn_q_elems(&p), kvn = attn_kv_elems(&p), ln = attn_lse_elems(&p);
+        std::vector<float> q(qn), k(kvn), v(kvn), dout(qn), o(qn), lse(ln), bq(qn), bk(kvn), bv(kvn);
+        std::vector<double> rq(qn), rk(kvn), rv(kvn);
+        attn_fill_normal(q.data(), qn, 5, ATTN_STREAM_Q);
+        attn_fill_normal(k.data(), kvn, 5, ATTN_STREAM_K);
+        attn_fill_normal(v.data(), kvn, 5, ATTN_STREAM_V);
+        attn_fill_normal(dout.data(), qn, 5, ATTN_STREAM_DO);
+        attn03_forward(&p, q.data(), k.data(), v.data(), o.data(), lse.data());
+        attn01_backward(&p, q.data(), k.data(), v.data(), dout.data(), bq.data(), bk.data(), bv.data());
+        attn_oracle_backward(&p, q.data(), k.data(), v.data(), dout.data(), rq.data(), rk.data(), rv.data());
+        float *base[3] = {bq.data(), bk.data(), bv.data()};
+        double *ref[3] = {rq.data(), rk.data(), rv.data()};
+        printf("B=%d Hq=%d Hkv=%d Sq=%d Sk=%d D=%d causal=%d scale=%g\n", p.batch, p.heads_q,
+               p.heads_kv, p.seqlen_q, p.seqlen_k, p.head_dim, p.causal, (double)p.softmax_scale);
+        for (int det = 0; det < 3; det++) { /* 0, 1: the kernel's two modes; 2: stored-P */
+            std::vector<float> dq(qn, ATTN_POISON), dk(kvn, ATTN_POISON), dv(kvn, ATTN_POISON);
+            int D = p.head_dim <= 32 ? 32 : p.head_dim <= 64 ? 64 : 128;
+            if (det == 2) {
+                std::vector<float> ws(attn07_standard_workspace_bytes(&p) / 4);
+                attn07_standard_backward(&p, q.data(), k.data(), v.data(), NULL, NULL, dout.data(),
+                                         dq.data(), dk.data(), dv.data(), 0, ws.data(), NULL);
+            } else if (D == 32) {
+                run<32>(&p, q.data(), k.data(), v.data(), o.data(), lse.data(), dout.data(), dq.data(), dk.data(), dv.data(), det);
+            } else if (D == 64) {
+                run<64>(&p, q.data(), k.data(), v.data(), o.data(), lse.data(), dout.data(), dq.data(), dk.data(), dv.data(), det);
+            } else {
+                run<128>(&p, q.data(), k.data(), v.data(), o.data(), lse.data(), dout.data(), dq.data(), dk.data(), dv.data(), det);
+            }
+            float *got[3] = {dq.data(), dk.data(), dv.data()};
+            fails += rule(&p, det == 0 ? "kernel, atomic dQ" : det == 1 ? "kernel, deterministic" : "stored-P (ref. SGEMM)",
+                          got, base, ref);
+        }
+    }
+    printf("emu07: %s\n", fails ? "FAIL" : "all checks passed");
+    return fails != 0;
+}

@@ -1,0 +1,40 @@
+/*
+ * Host emulation of the CUDA subset step 07's kernels use, so that their
+ * indexing, masking and barriers can be checked on a machine without a GPU:
+ * one std::thread per CUDA thread, std::barrier for __syncthreads(), a mutex
+ * for atomicAdd(), one global array for dynamic shared memory (blocks run
+ * one after another). Not a performance model; a race that a real GPU would
+ * expose is only likely, not certain, to show up here.
+ */
+#include <algorithm>
+#include <barrier>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+using std::max;
+using std::min;
+struct dim3e { unsigned x; };
+thread_local dim3e threadIdx, blockIdx;
+std::barrier<> *g_bar;
+std::mutex g_mu;
+struct float4 { float x, y, z, w; };
+struct float2 { float x, y; };
+static inline float4 make_float4(float a, float b, float c, float d) { return {a, b, c, d}; }
+alignas(16) float4 smem4[1 << 15]; /* 512 KiB: any tile */
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __launch_bounds__(x)
+#define __shared__
+static inline void __syncthreads() { g_bar->arrive_and_wait(); }
+static inline float atomicAdd(float *p, float v)
+{
+    std::lock_guard<std::mutex> l(g_mu);
+    float o = *p;
+    *p += v;
+    return o;
+}
+static inline float __shfl_xor_sync(unsigned, float, int) { abort(); } /* delta_kernel: not emulated */
