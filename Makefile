@@ -118,6 +118,7 @@ help:
 	@echo "make lint       cppcheck and clang-tidy (configuration: .clang-tidy, tests/lint/)"
 	@echo "make clean      remove build/"
 	@echo "variables: GPU_ARCHS='$(GPU_ARCHS)' CHECK_CFLAGS='$(CHECK_CFLAGS)' CHECK_LIBS='$(CHECK_LIBS)' CFLAGS='$(CFLAGS)'"
+	@echo "           WERROR=$(WERROR) (0: warnings are not errors) FUZZ_SECONDS=$(FUZZ_SECONDS)"
 
 # ---- compile -------------------------------------------------------------
 $(OBJ)/common/%.o: common/%.c common/attn.h common/common.h
@@ -205,7 +206,7 @@ lint: deps-lint
 	@echo "cppcheck: clean ($(words $(LINT_C)) files)"
 	@printf '%s\n' $(LINT_C) | xargs -P "$$(nproc 2>/dev/null || echo 2)" -n 4 \
 	   sh -c 'out=$$($(CLANG_TIDY) --quiet "$$@" -- -std=c11 -Icommon -Itests 2>&1); rc=$$?; \
-	          printf "%s\n" "$$out" | grep -v "warnings\? generated" >&2; exit $$rc' sh
+	          printf "%s\n" "$$out" | grep -v -e "warnings\? generated" -e "^$$" >&2; exit $$rc' sh
 	@echo "clang-tidy: clean ($(words $(LINT_C)) files; checks in .clang-tidy)"
 
 deps-fuzz:

@@ -259,7 +259,7 @@ static const struct {
     {"extra", "unexpected argument"}, {"--q a.npy", "--q"},      {"--q a --k b", "--v"},
     {"--causal=2", "--causal"},    {"--check=1", "--check"},      {"--out=", "--out"},
     {"--heads 64 --seq 16777216 --dim 256", "too large"},
-    {"--scale 1e-50", "--scale"},  {"--seed +1", "--seed"},
+    {"--scale 1e-50", "--scale"},  {"--scale 1e31", "--scale"},  {"--seed +1", "--seed"},
 };
 
 START_TEST(cli_errors)
