@@ -290,6 +290,27 @@ int attn_gpu_available(char *msg, size_t msg_len);
  */
 int attn_step_main(int argc, char **argv, const attn_step *step);
 
+/**
+ * Read one rank-4 float32 input file for flag @p flag (DESIGN.md's rules:
+ * rank 4, float32, every dimension 1..2^24). Returns 0, 2 or 3 with a
+ * one-line message.
+ */
+int attn_read_input(const char *flag, const char *path, attn_array *a, char *msg, size_t n);
+/**
+ * Take the problem's shape from the Q, K, V files; shape flags given as
+ * well must agree. Returns 0 or 2 with a one-line message.
+ */
+int attn_problem_from_files(attn_opts *o, const attn_array *q, const attn_array *k,
+                            const attn_array *v, char *msg, size_t n);
+/**
+ * Can an output be written at @p path (NULL: nothing to check)? Refuses an
+ * existing path that is not a regular file (a directory, /dev/null) and a
+ * place where no file can be created, before the run, with exit code 2.
+ */
+int attn_probe_writable(const char *flag, const char *path, char *msg, size_t n);
+/** 1 when every one of @p n values is finite. */
+int attn_all_finite(const float *x, size_t n);
+
 /** Value used to poison outputs before a run, so unwritten elements fail. */
 #define ATTN_POISON 12345.678f
 

@@ -64,9 +64,7 @@ int attn_cpu_run(const attn_step *step, const attn_problem *p, const float *q,
     return 0;
 }
 
-/* Read one input file, with the rank-4 and dtype rules of DESIGN.md. */
-static int read_input(const char *flag, const char *path, attn_array *a, char *msg,
-                      size_t n)
+int attn_read_input(const char *flag, const char *path, attn_array *a, char *msg, size_t n)
 {
     int rc = attn_npy_read(path, a, msg, n);
     if (rc)
@@ -90,9 +88,8 @@ static int read_input(const char *flag, const char *path, attn_array *a, char *m
     return 0;
 }
 
-/* Shape from the files; shape flags given as well must agree. */
-static int problem_from_files(attn_opts *o, const attn_array *q, const attn_array *k,
-                              const attn_array *v, char *msg, size_t n)
+int attn_problem_from_files(attn_opts *o, const attn_array *q, const attn_array *k,
+                            const attn_array *v, char *msg, size_t n)
 {
     attn_problem *p = &o->prob;
     for (int i = 0; i < 4; i++)
@@ -124,12 +121,11 @@ static int problem_from_files(attn_opts *o, const attn_array *q, const attn_arra
     return attn_problem_validate(p, msg, n);
 }
 
-/* Can we create a file at this path? Probe with a temporary name, remove it.
- * An existing directory or device (/dev/null) is refused here, before the
- * run, as attn_npy_write() would refuse it after. */
-static int probe_writable(const char *flag, const char *path, char *msg, size_t n)
+int attn_probe_writable(const char *flag, const char *path, char *msg, size_t n)
 {
     struct stat st;
+    if (!path)
+        return 0;
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
         snprintf(msg, n, "%s %s: exists and is not a regular file", flag, path);
         return ATTN_EXIT_BAD_INPUT;
@@ -187,7 +183,7 @@ typedef struct {
     int ok;
 } check_result;
 
-static int all_finite(const float *x, size_t n)
+int attn_all_finite(const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (!isfinite(x[i]))
@@ -225,8 +221,8 @@ static int run_check(const attn_problem *p, const attn_opts *opt, const float *q
     attn_err base = attn_compare(o_base, o_ref, n_rows * D);
     cr->baseline_max_abs = base.max_abs;
     size_t qn = attn_q_elems(p), kvn = attn_kv_elems(p);
-    cr->nan_finite_inputs = all_finite(q, qn) && all_finite(k, kvn) && all_finite(v, kvn) &&
-                            !all_finite(o, qn);
+    cr->nan_finite_inputs = attn_all_finite(q, qn) && attn_all_finite(k, kvn) &&
+                            attn_all_finite(v, kvn) && !attn_all_finite(o, qn);
     cr->ok = attn_rule_ok(&cr->o, base.max_abs, 2.0, 1e-6) && cr->lse_err <= ATTN_LSE_TOL &&
              !cr->nan_finite_inputs;
     free(rows), free(o_ref), free(lse_ref), free(o_base), free(lse_base), free(o_got), free(lse_got);
@@ -257,10 +253,10 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
         goto fail;
     }
     if (opt.q_path) {
-        if ((rc = read_input("--q", opt.q_path, &aq, msg, sizeof msg)) ||
-            (rc = read_input("--k", opt.k_path, &ak, msg, sizeof msg)) ||
-            (rc = read_input("--v", opt.v_path, &av, msg, sizeof msg)) ||
-            (rc = problem_from_files(&opt, &aq, &ak, &av, msg, sizeof msg)))
+        if ((rc = attn_read_input("--q", opt.q_path, &aq, msg, sizeof msg)) ||
+            (rc = attn_read_input("--k", opt.k_path, &ak, msg, sizeof msg)) ||
+            (rc = attn_read_input("--v", opt.v_path, &av, msg, sizeof msg)) ||
+            (rc = attn_problem_from_files(&opt, &aq, &ak, &av, msg, sizeof msg)))
             goto fail;
     }
     if (step->supports && (rc = step->supports(p, msg, sizeof msg)))
@@ -282,8 +278,8 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
         snprintf(msg, sizeof msg, "--out and --lse name the same file (%s)", opt.out_path);
         goto fail;
     }
-    if ((opt.out_path && (rc = probe_writable("--out", opt.out_path, msg, sizeof msg))) ||
-        (opt.lse_path && (rc = probe_writable("--lse", opt.lse_path, msg, sizeof msg))))
+    if ((opt.out_path && (rc = attn_probe_writable("--out", opt.out_path, msg, sizeof msg))) ||
+        (opt.lse_path && (rc = attn_probe_writable("--lse", opt.lse_path, msg, sizeof msg))))
         goto fail;
 
     /* inputs (from files, or the shared seeded generator) and outputs */

@@ -26,90 +26,6 @@
 /** Past this many for that group, do not check. */
 #define GROUP_CHECK_MACS 1.6e10
 
-/* Read one input file: rank 4, float32, dims in range. */
-static int read_input(const char *flag, const char *path, attn_array *a, char *msg, size_t n)
-{
-    int rc = attn_npy_read(path, a, msg, n);
-    if (rc)
-        return rc;
-    if (a->rank != 4) {
-        snprintf(msg, n, "%s %s: expected rank 4 [batch, heads, seq, dim], got rank %d", flag,
-                 path, a->rank);
-        return ATTN_EXIT_BAD_INPUT;
-    }
-    if (a->was_fp16) {
-        snprintf(msg, n, "%s %s: float16 input; this step computes in fp32 (give float32)", flag,
-                 path);
-        return ATTN_EXIT_BAD_INPUT;
-    }
-    for (int i = 0; i < 4; i++)
-        if (a->shape[i] < 1 || a->shape[i] > (1 << 24)) {
-            snprintf(msg, n, "%s %s: dimension %d is %lld, expected 1..16777216", flag, path, i,
-                     (long long)a->shape[i]);
-            return ATTN_EXIT_BAD_INPUT;
-        }
-    return 0;
-}
-
-/* Shape from the files; shape flags given as well must agree. */
-static int problem_from_files(attn_opts *o, const attn_array *q, const attn_array *k,
-                              const attn_array *v, char *msg, size_t n)
-{
-    attn_problem *p = &o->prob;
-    for (int i = 0; i < 4; i++)
-        if (k->shape[i] != v->shape[i]) {
-            snprintf(msg, n, "--k and --v: shapes differ in dimension %d (%lld vs %lld)", i,
-                     (long long)k->shape[i], (long long)v->shape[i]);
-            return ATTN_EXIT_BAD_INPUT;
-        }
-    if (q->shape[0] != k->shape[0] || q->shape[3] != k->shape[3]) {
-        snprintf(msg, n, "--q and --k: batch and head dim must match");
-        return ATTN_EXIT_BAD_INPUT;
-    }
-    const int from[ATTN_SG_COUNT] = {(int)q->shape[0], (int)q->shape[1], (int)k->shape[1],
-                                     (int)q->shape[2], (int)k->shape[2], (int)q->shape[3]};
-    int *field[ATTN_SG_COUNT] = {&p->batch, &p->heads_q, &p->heads_kv,
-                                 &p->seqlen_q, &p->seqlen_k, &p->head_dim};
-    static const char *names[ATTN_SG_COUNT] = {"--batch", "--heads", "--kv-heads",
-                                               "--seq", "--seq-k", "--dim"};
-    for (int i = 0; i < ATTN_SG_COUNT; i++) {
-        if (o->shape_given[i] && *field[i] != from[i]) {
-            snprintf(msg, n, "%s %d disagrees with the input files (%d)", names[i], *field[i],
-                     from[i]);
-            return ATTN_EXIT_BAD_INPUT;
-        }
-        *field[i] = from[i];
-    }
-    return attn_problem_validate(p, msg, n);
-}
-
-static int probe_writable(const char *flag, const char *path, char *msg, size_t n)
-{
-    char tmp[4096];
-    if (!path)
-        return 0;
-    if (snprintf(tmp, sizeof tmp, "%s.probe.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        snprintf(msg, n, "%s: path too long", flag);
-        return ATTN_EXIT_BAD_INPUT;
-    }
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        snprintf(msg, n, "%s %s: cannot write there", flag, path);
-        return ATTN_EXIT_BAD_INPUT;
-    }
-    fclose(f);
-    unlink(tmp);
-    return 0;
-}
-
-static int all_finite(const float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i]))
-            return 0;
-    return 1;
-}
-
 /*
  * The fp32 baseline the rule scales with: step 01's standard backward,
  * row by row (no N×N buffer), in float.
@@ -183,9 +99,10 @@ static int run_check(const attn_problem *p0, const float *q, const float *k, con
 {
     attn_problem p = *p0;
     size_t qn0 = attn_q_elems(p0), kvn0 = attn_kv_elems(p0);
-    cr->nan_finite_inputs = all_finite(q, qn0) && all_finite(k, kvn0) && all_finite(v, kvn0) &&
-                            all_finite(dout, qn0) &&
-                            !(all_finite(dq, qn0) && all_finite(dk, kvn0) && all_finite(dv, kvn0));
+    cr->nan_finite_inputs = attn_all_finite(q, qn0) && attn_all_finite(k, kvn0) &&
+                            attn_all_finite(v, kvn0) && attn_all_finite(dout, qn0) &&
+                            !(attn_all_finite(dq, qn0) && attn_all_finite(dk, kvn0) &&
+                              attn_all_finite(dv, kvn0));
     double macs = 4.0 * attn_lse_elems(&p) * p.seqlen_k * p.head_dim;
     if (macs > FULL_CHECK_MACS) {
         /* batch 0, K/V head 0 and its g query heads: a prefix of every tensor */
@@ -248,14 +165,14 @@ int attn_bwd_step_main(int argc, char **argv, const attn_bwd_step *step)
         goto fail;
     }
     if (opt.q_path) {
-        if ((rc = read_input("--q", opt.q_path, &aq, msg, sizeof msg)) ||
-            (rc = read_input("--k", opt.k_path, &ak, msg, sizeof msg)) ||
-            (rc = read_input("--v", opt.v_path, &av, msg, sizeof msg)) ||
-            (rc = problem_from_files(&opt, &aq, &ak, &av, msg, sizeof msg)))
+        if ((rc = attn_read_input("--q", opt.q_path, &aq, msg, sizeof msg)) ||
+            (rc = attn_read_input("--k", opt.k_path, &ak, msg, sizeof msg)) ||
+            (rc = attn_read_input("--v", opt.v_path, &av, msg, sizeof msg)) ||
+            (rc = attn_problem_from_files(&opt, &aq, &ak, &av, msg, sizeof msg)))
             goto fail;
     }
     if (opt.do_path) {
-        if ((rc = read_input("--do", opt.do_path, &ado, msg, sizeof msg)))
+        if ((rc = attn_read_input("--do", opt.do_path, &ado, msg, sizeof msg)))
             goto fail;
         rc = ATTN_EXIT_BAD_INPUT;
         if (ado.shape[0] != p->batch || ado.shape[1] != p->heads_q ||
@@ -279,11 +196,11 @@ int attn_bwd_step_main(int argc, char **argv, const attn_bwd_step *step)
             goto fail;
         }
     }
-    if ((rc = probe_writable("--out", opt.out_path, msg, sizeof msg)) ||
-        (rc = probe_writable("--lse", opt.lse_path, msg, sizeof msg)) ||
-        (rc = probe_writable("--dq", opt.dq_path, msg, sizeof msg)) ||
-        (rc = probe_writable("--dk", opt.dk_path, msg, sizeof msg)) ||
-        (rc = probe_writable("--dv", opt.dv_path, msg, sizeof msg)))
+    if ((rc = attn_probe_writable("--out", opt.out_path, msg, sizeof msg)) ||
+        (rc = attn_probe_writable("--lse", opt.lse_path, msg, sizeof msg)) ||
+        (rc = attn_probe_writable("--dq", opt.dq_path, msg, sizeof msg)) ||
+        (rc = attn_probe_writable("--dk", opt.dk_path, msg, sizeof msg)) ||
+        (rc = attn_probe_writable("--dv", opt.dv_path, msg, sizeof msg)))
         goto fail;
 
     size_t qn = attn_q_elems(p), kvn = attn_kv_elems(p), ln = attn_lse_elems(p);
