@@ -117,6 +117,21 @@ void attn_oracle_forward(const attn_problem *p, const float *q, const float *k,
 void attn_oracle_backward(const attn_problem *p, const float *q, const float *k,
                           const float *v, const float *dout, double *dq,
                           double *dk, double *dv);
+/**
+ * The float64 backward that a recomputing backward (step 07) computes from
+ * the forward outputs it is handed: P_ij = exp(S_ij − lse_i) with the given
+ * @p lse ([B, Hq, Sq]) instead of the exact softmax, and δ_i = rowsum(dO_i ∘
+ * o_i) with the given @p o ([B, Hq, Sq, D]) instead of the exact
+ * rowsum(P ∘ dP); either may be NULL (exact). With both NULL it is
+ * attn_oracle_backward(). Why it exists: the forward's O and LSE are fp32
+ * numbers, and their rounding passes into the gradients — P inherits the
+ * LSE's absolute error as a relative error (its last bit is 2^-10 at
+ * |LSE| ≈ 1e4), and every dS inherits δ's. This reference separates what
+ * the backward inherits from what its own arithmetic adds.
+ */
+void attn_oracle_backward_given(const attn_problem *p, const float *q, const float *k,
+                                const float *v, const float *dout, const float *o,
+                                const float *lse, double *dq, double *dk, double *dv);
 
 /**
  * The fp32 naive baseline the correctness rule scales with: the same rows

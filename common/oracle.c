@@ -78,6 +78,13 @@ void attn_oracle_backward(const attn_problem *p, const float *q, const float *k,
                           const float *v, const float *dout, double *dq,
                           double *dk, double *dv)
 {
+    attn_oracle_backward_given(p, q, k, v, dout, NULL, NULL, dq, dk, dv);
+}
+
+void attn_oracle_backward_given(const attn_problem *p, const float *q, const float *k,
+                                const float *v, const float *dout, const float *o,
+                                const float *lse, double *dq, double *dk, double *dv)
+{
     const int D = p->head_dim, Sk = p->seqlen_k;
     const double scale = attn_scale(p);
     const size_t rows = attn_lse_elems(p);
@@ -101,15 +108,22 @@ void attn_oracle_backward(const attn_problem *p, const float *q, const float *k,
             m = nan_max(m, P[j]);
         }
         for (int j = 0; j < nk; j++)
-            l += (P[j] = exp(P[j] - m));
+            l += exp(P[j] - m);
         double delta = 0; /* rowsum(P ∘ dP) = rowsum(dO ∘ O) */
         for (int j = 0; j < nk; j++) {
-            P[j] /= l;
             double acc = 0;
             for (int d = 0; d < D; d++)
                 acc += (double)dout[qo + d] * v[kvo + (size_t)j * D + d];
             dP[j] = acc;
-            delta += P[j] * acc;
+            const double p_exact = exp(P[j] - m) / l;
+            delta += p_exact * acc;
+            /* P[j] held S_ij; now P_ij: exact, or rebuilt from the given LSE */
+            P[j] = lse ? exp(P[j] - (double)lse[r]) : p_exact;
+        }
+        if (o) { /* δ from the given O, as a recomputing backward takes it */
+            delta = 0;
+            for (int d = 0; d < D; d++)
+                delta += (double)dout[qo + d] * o[qo + d];
         }
         for (int j = 0; j < nk; j++) {
             double ds = P[j] * (dP[j] - delta);

@@ -179,15 +179,25 @@ static void check_every_row(const attn_step *s, const attn_problem *p, conf_kind
     }
 }
 
-int conf_check_step(const attn_step *step, const attn_step *prev, const attn_problem *p0,
-                    conf_kind kind, uint64_t seed)
+double conf_grad_scale(const attn_problem *p, const double *dq, const double *dk,
+                       const double *dv)
 {
-    attn_problem p = *p0;
-    const int D = p.head_dim;
-    const size_t qn = attn_q_elems(&p), kvn = attn_kv_elems(&p), ln = attn_lse_elems(&p);
-    float *q = malloc(qn * 4), *k = malloc(kvn * 4), *v = malloc(kvn * 4);
-    float *o = malloc(qn * 4), *lse = malloc(ln * 4);
-    ck_assert(q && k && v && o && lse);
+    const size_t qn = attn_q_elems(p), kvn = attn_kv_elems(p);
+    double m = 1.0;
+    for (size_t i = 0; i < qn; i++)
+        m = isnan(dq[i]) ? m : fmax(m, fabs(dq[i]));
+    for (size_t i = 0; i < kvn; i++) {
+        m = isnan(dk[i]) ? m : fmax(m, fabs(dk[i]));
+        m = isnan(dv[i]) ? m : fmax(m, fabs(dv[i]));
+    }
+    return m;
+}
+
+void conf_fill_inputs(attn_problem *p, conf_kind kind, uint64_t seed, float *q, float *k,
+                      float *v)
+{
+    const int D = p->head_dim;
+    const size_t qn = attn_q_elems(p), kvn = attn_kv_elems(p);
     /* fresh random inputs for every check, never zeros */
     attn_fill_normal(q, qn, seed, ATTN_STREAM_Q);
     attn_fill_normal(k, kvn, seed, ATTN_STREAM_K);
@@ -200,7 +210,7 @@ int conf_check_step(const attn_step *step, const attn_step *prev, const attn_pro
          * exponentiates without subtracting the max overflows; one that
          * loses precision in s − m (e.g. s·log2e − m·log2e in fp32, an
          * error of ~1e-3 at 1e4) fails the rule against the baseline. */
-        p.softmax_scale = 1.0f;
+        p->softmax_scale = 1.0f;
         for (size_t i = 0; i < qn; i++)
             q[i] = fminf(12.0f, fmaxf(-12.0f, rintf(4.0f * q[i])));
         for (size_t i = 0; i < kvn; i++)
@@ -212,10 +222,22 @@ int conf_check_step(const attn_step *step, const attn_step *prev, const attn_pro
     }
     if (kind == CONF_NAN_Q)
         for (int d = 0; d < D; d++)
-            q[(size_t)nan_row(&p, kind) * D + d] = NAN;
+            q[(size_t)nan_row(p, kind) * D + d] = NAN;
     if (kind == CONF_NAN_K || kind == CONF_NAN_V)
         for (int d = 0; d < D; d++)
-            (kind == CONF_NAN_K ? k : v)[(size_t)nan_row(&p, kind) * D + d] = NAN;
+            (kind == CONF_NAN_K ? k : v)[(size_t)nan_row(p, kind) * D + d] = NAN;
+}
+
+int conf_check_step(const attn_step *step, const attn_step *prev, const attn_problem *p0,
+                    conf_kind kind, uint64_t seed)
+{
+    attn_problem p = *p0;
+    const int D = p.head_dim;
+    const size_t qn = attn_q_elems(&p), kvn = attn_kv_elems(&p), ln = attn_lse_elems(&p);
+    float *q = malloc(qn * 4), *k = malloc(kvn * 4), *v = malloc(kvn * 4);
+    float *o = malloc(qn * 4), *lse = malloc(ln * 4);
+    ck_assert(q && k && v && o && lse);
+    conf_fill_inputs(&p, kind, seed, q, k, v);
 
     int skipped = run_step(step, &p, q, k, v, o, lse, kind);
     if (skipped)

@@ -23,6 +23,34 @@ typedef enum {
     CONF_KIND_COUNT
 } conf_kind;
 
+/**
+ * The gradient rule for a recomputing backward (step 07) on the large-logit
+ * inputs. The reference is the float64 backward given the forward's O and
+ * LSE (attn_oracle_backward_given), not the exact one. With M =
+ * conf_grad_scale() (the largest gradient entry, at least 1), dV is held to
+ * the usual rule against it (3 × step 01's error + 1e-6 · M), dQ and dK to
+ * 3 × step 01's error + CONF_BWD_LARGE_RTOL · M.
+ *
+ * Why. Step 01 computes S exactly here (integer inputs), so its error is
+ * tiny, and two things a recomputing backward does by design are not.
+ * (1) It inherits the forward's rounding: P = exp(S − LSE) with an fp32 LSE
+ * whose last bit is 2^-10 at |LSE| ≈ 1e4, so P is off by up to 5e-4
+ * relative: 50 to 2000 times step 01's error (notes/07). No backward can
+ * undo that; the reference given the forward's O and LSE takes it out.
+ * (2) δ = rowsum(dO ∘ O) does not cancel the rounding of dP = dO Vᵀ the way
+ * step 01's δ = rowsum(P ∘ dP) does; the residue enters every dS_ij, and the
+ * ±100 coordinate of Q and K multiplies it by 100 in dQ and dK (up to 10 ×
+ * step 01's error on the CPU; under 1e-5 · M). dV has
+ * neither (it is Pᵀ dO), so it keeps the strict rule and is the check that
+ * catches a P rebuilt with lost precision (an exp2 with log2 e folded into
+ * S and LSE separately is off by ~1e-3 relative).
+ */
+#define CONF_BWD_LARGE_RTOL 1e-4
+
+/** max(1, max |x|) over the non-NaN entries of the three gradients. */
+double conf_grad_scale(const attn_problem *p, const double *dq, const double *dk,
+                       const double *dv);
+
 /** Number of entries in the shape table. */
 int conf_shape_count(void);
 /** Entry @p i of the shape table (batch 1 or 2; fewer heads for big shapes). */
@@ -39,6 +67,15 @@ void conf_case(int i, attn_problem *p, conf_kind *kind);
 
 /** A short description of a problem for failure messages. */
 const char *conf_describe(const attn_problem *p, conf_kind kind);
+
+/**
+ * The inputs of a case: standard-normal Q, K, V from @p seed, then what
+ * @p kind does to them (large logits: integer Q and K with a ±1e4 offset,
+ * and p->softmax_scale set to 1; NaN kinds: one row of Q, K or V made NaN,
+ * batch 0, head 0, the middle row).
+ */
+void conf_fill_inputs(attn_problem *p, conf_kind kind, uint64_t seed, float *q, float *k,
+                      float *v);
 
 /**
  * Run @p step (and @p prev, when not NULL) on fresh random inputs of kind
