@@ -48,10 +48,12 @@
  * of a key at once. Shared memory: 45 KiB at D = 32, 69 KiB at D = 64,
  * 117 KiB at D = 128 (sm_75's 64 KiB: D <= 32 only, exit 3 above; one
  * block per SM at D = 128 on an H100). One atomicAdd per dQ element per
- * K/V block in the default mode. NaN
- * inputs are not confined to the rows that read them (a masked product is
- * replaced by 0, but a NaN dO or O row reaches δ). Not yet measured on a
- * GPU when this was written: see notes/07_backward.md.
+ * K/V block in the default mode. NaN in Q, K or V reaches exactly the
+ * gradient entries the float64 oracle's does: masked P and dS are chosen,
+ * not computed, and in the causal tiles the diagonal crosses
+ * (tile_masked()) the products skip the (row, key) pairs the row does not
+ * see instead of multiplying by their zero (0 · NaN = NaN). Measured on an
+ * H100: notes/07_backward.md.
  */
 #include <cuda_runtime.h>
 #include <math.h>
@@ -207,14 +209,24 @@ static __device__ __forceinline__ void compute_p_ds(const float *Qs, const float
  * dS_ij K_j, rows r = RA·ty + a (a < RA = BR/TY, adjacent, so one float2
  * or scalar read of dSsT gives all of them), columns 4·tx + 64·cc .. +3.
  * Per key: one dS read and CC float4 reads of K_j feed 4·RA·CC FMAs.
+ * MASKED (a causal block the diagonal crosses): a key the row does not see
+ * is skipped, not multiplied by its dS = 0 (0 · NaN is NaN: a NaN row of K
+ * must not reach the dQ rows that do not see it).
  */
-template <int D>
+template <int D, bool MASKED>
 static __device__ __forceinline__ void ds_times_k(const float *dSsT, const float *Ks,
-                                                  float4 (&acc)[BR / Cols<D>::TY][Cols<D>::CC])
+                                                  float4 (&acc)[BR / Cols<D>::TY][Cols<D>::CC],
+                                                  int i0, int j0, int sq, int sk)
 {
     constexpr int LD = D + 4, LDT = BR + 4, TXC = Cols<D>::TXC, CC = Cols<D>::CC;
     constexpr int RA = BR / Cols<D>::TY;
     const int ty = threadIdx.x / TXC, tx = threadIdx.x % TXC;
+    int nvis[RA]; /* keys of this block each of the thread's rows sees (MASKED only) */
+#pragma unroll
+    for (int a = 0; a < RA; a++) {
+        const int row = i0 + RA * ty + a;
+        nvis[a] = MASKED ? (row < sq ? keys_visible(row, sq, sk, 1) - j0 : 0) : BC;
+    }
 #pragma unroll 4
     for (int kc = 0; kc < BC; kc++) {
         float ds[RA];
@@ -230,6 +242,8 @@ static __device__ __forceinline__ void ds_times_k(const float *dSsT, const float
             const float4 kv = *reinterpret_cast<const float4 *>(Ks + kc * LD + 4 * tx + 64 * cc);
 #pragma unroll
             for (int a = 0; a < RA; a++) {
+                if (MASKED && kc >= nvis[a])
+                    continue;
                 acc[a][cc].x = fmaf(ds[a], kv.x, acc[a][cc].x);
                 acc[a][cc].y = fmaf(ds[a], kv.y, acc[a][cc].y);
                 acc[a][cc].z = fmaf(ds[a], kv.z, acc[a][cc].z);
@@ -237,6 +251,14 @@ static __device__ __forceinline__ void ds_times_k(const float *dSsT, const float
             }
         }
     }
+}
+
+/* Does the causal diagonal cross the (Q block i0, K/V block j0) tile, so
+ * that some row of it does not see some key of it? The first row sees the
+ * fewest keys. (Rows past Sq and keys past Sk are zero tiles: no NaN.) */
+static __device__ __forceinline__ bool tile_masked(int i0, int j0, int sq, int sk, int causal)
+{
+    return causal && keys_visible(i0, sq, sk, 1) < min(j0 + BC, sk);
 }
 
 /* One float4 of a D-wide output row, columns col .. col+3 (< d), times
@@ -253,6 +275,65 @@ static __device__ __forceinline__ void store4(float *row, int col, int d, float4
             else
                 row[col + t] = e[t];
         }
+}
+
+/*
+ * dV_j += P_ijᵀ dO_i, dK_j += dS_ijᵀ Q_i, 4 query rows at a time: per key,
+ * one float4 of P_ijᵀ and one of dS_ijᵀ (4 rows; broadcast), per row CC
+ * float4 of dO_i and of Q_i (contiguous): 2·KA + 8·CC float4 reads feed
+ * 32·KA·CC FMAs. Thread (ty, tx) owns keys ty + TY·a (a < KA), columns
+ * 4·tx + 64·cc .. +3. MASKED (a causal tile the diagonal crosses): a row
+ * that does not see the key is skipped, not multiplied by its P = dS = 0,
+ * so a NaN row of Q reaches only the dK rows of keys it sees.
+ */
+template <int D, bool MASKED>
+static __device__ __forceinline__ void
+accumulate_dk_dv(const float *PsT, const float *dSsT, const float *Qs, const float *dOs,
+                 float4 (&dk_acc)[BC / Cols<D>::TY][Cols<D>::CC],
+                 float4 (&dv_acc)[BC / Cols<D>::TY][Cols<D>::CC], int i0, int j0, int sq, int sk)
+{
+    constexpr int LD = D + 4, LDT = BR + 4;
+    constexpr int TXC = Cols<D>::TXC, CC = Cols<D>::CC, TY = Cols<D>::TY, KA = BC / TY;
+    const int ty = threadIdx.x / TXC, tx = threadIdx.x % TXC;
+#pragma unroll 1
+    for (int r = 0; r < BR; r += 4) {
+        int nvis[4]; /* keys of this block that rows r .. r+3 see (MASKED only) */
+#pragma unroll
+        for (int rr = 0; rr < 4; rr++) {
+            const int row = i0 + r + rr;
+            nvis[rr] = MASKED ? (row < sq ? keys_visible(row, sq, sk, 1) - j0 : 0) : BC;
+        }
+        float4 pr[KA], dsr[KA];
+#pragma unroll
+        for (int a = 0; a < KA; a++) {
+            pr[a] = *reinterpret_cast<const float4 *>(PsT + (ty + TY * a) * LDT + r);
+            dsr[a] = *reinterpret_cast<const float4 *>(dSsT + (ty + TY * a) * LDT + r);
+        }
+#pragma unroll
+        for (int rr = 0; rr < 4; rr++) {
+#pragma unroll
+            for (int cc = 0; cc < CC; cc++) {
+                const int off = (r + rr) * LD + 4 * tx + 64 * cc;
+                const float4 o4 = *reinterpret_cast<const float4 *>(dOs + off);
+                const float4 q4 = *reinterpret_cast<const float4 *>(Qs + off);
+#pragma unroll
+                for (int a = 0; a < KA; a++) {
+                    if (MASKED && ty + TY * a >= nvis[rr])
+                        continue;
+                    const float p = rr == 0 ? pr[a].x : rr == 1 ? pr[a].y : rr == 2 ? pr[a].z : pr[a].w;
+                    const float ds = rr == 0 ? dsr[a].x : rr == 1 ? dsr[a].y : rr == 2 ? dsr[a].z : dsr[a].w;
+                    dv_acc[a][cc].x = fmaf(p, o4.x, dv_acc[a][cc].x);
+                    dv_acc[a][cc].y = fmaf(p, o4.y, dv_acc[a][cc].y);
+                    dv_acc[a][cc].z = fmaf(p, o4.z, dv_acc[a][cc].z);
+                    dv_acc[a][cc].w = fmaf(p, o4.w, dv_acc[a][cc].w);
+                    dk_acc[a][cc].x = fmaf(ds, q4.x, dk_acc[a][cc].x);
+                    dk_acc[a][cc].y = fmaf(ds, q4.y, dk_acc[a][cc].y);
+                    dk_acc[a][cc].z = fmaf(ds, q4.z, dk_acc[a][cc].z);
+                    dk_acc[a][cc].w = fmaf(ds, q4.w, dk_acc[a][cc].w);
+                }
+            }
+        }
+    }
 }
 
 /*
@@ -319,41 +400,10 @@ bwd_kv_kernel(const float *__restrict__ q, const float *__restrict__ k,
                             scale);
             __syncthreads(); /* P_ij and dS_ij are complete: every thread reads all of them below */
 
-            /* dV_j += P_ijᵀ dO_i, dK_j += dS_ijᵀ Q_i, 4 query rows at a time:
-             * per key, one float4 of P_ijᵀ and one of dS_ijᵀ (4 rows;
-             * broadcast), per row CC float4 of dO_i and of Q_i (contiguous):
-             * 2·KA + 8·CC float4 reads feed 32·KA·CC FMAs. */
-#pragma unroll 1
-            for (int r = 0; r < BR; r += 4) {
-                float4 pr[KA], dsr[KA];
-#pragma unroll
-                for (int a = 0; a < KA; a++) {
-                    pr[a] = *reinterpret_cast<const float4 *>(PsT + (ty + TY * a) * LDT + r);
-                    dsr[a] = *reinterpret_cast<const float4 *>(dSsT + (ty + TY * a) * LDT + r);
-                }
-#pragma unroll
-                for (int rr = 0; rr < 4; rr++) {
-#pragma unroll
-                    for (int cc = 0; cc < CC; cc++) {
-                        const int off = (r + rr) * LD + 4 * tx + 64 * cc;
-                        const float4 o4 = *reinterpret_cast<const float4 *>(dOs + off);
-                        const float4 q4 = *reinterpret_cast<const float4 *>(Qs + off);
-#pragma unroll
-                        for (int a = 0; a < KA; a++) {
-                            const float p = rr == 0 ? pr[a].x : rr == 1 ? pr[a].y : rr == 2 ? pr[a].z : pr[a].w;
-                            const float ds = rr == 0 ? dsr[a].x : rr == 1 ? dsr[a].y : rr == 2 ? dsr[a].z : dsr[a].w;
-                            dv_acc[a][cc].x = fmaf(p, o4.x, dv_acc[a][cc].x);
-                            dv_acc[a][cc].y = fmaf(p, o4.y, dv_acc[a][cc].y);
-                            dv_acc[a][cc].z = fmaf(p, o4.z, dv_acc[a][cc].z);
-                            dv_acc[a][cc].w = fmaf(p, o4.w, dv_acc[a][cc].w);
-                            dk_acc[a][cc].x = fmaf(ds, q4.x, dk_acc[a][cc].x);
-                            dk_acc[a][cc].y = fmaf(ds, q4.y, dk_acc[a][cc].y);
-                            dk_acc[a][cc].z = fmaf(ds, q4.z, dk_acc[a][cc].z);
-                            dk_acc[a][cc].w = fmaf(ds, q4.w, dk_acc[a][cc].w);
-                        }
-                    }
-                }
-            }
+            if (tile_masked(i0, j0, sq, sk, causal))
+                accumulate_dk_dv<D, true>(PsT, dSsT, Qs, dOs, dk_acc, dv_acc, i0, j0, sq, sk);
+            else
+                accumulate_dk_dv<D, false>(PsT, dSsT, Qs, dOs, dk_acc, dv_acc, i0, j0, sq, sk);
 
             if (DQ_ATOMIC) {
                 /* dQ_i += scale · dS_ij K_j: one atomicAdd per element per K/V block */
@@ -363,7 +413,10 @@ bwd_kv_kernel(const float *__restrict__ q, const float *__restrict__ k,
 #pragma unroll
                     for (int cc = 0; cc < CC; cc++)
                         acc[a][cc] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-                ds_times_k<D>(dSsT, Ks, acc);
+                if (tile_masked(i0, j0, sq, sk, causal))
+                    ds_times_k<D, true>(dSsT, Ks, acc, i0, j0, sq, sk);
+                else
+                    ds_times_k<D, false>(dSsT, Ks, acc, i0, j0, sq, sk);
 #pragma unroll
                 for (int a = 0; a < RA; a++) {
                     const int row = i0 + RA * ty + a;
@@ -451,7 +504,10 @@ dq_kernel(const float *__restrict__ q, const float *__restrict__ k, const float 
         compute_p_ds<D>(Qs, dOs, Ks, Vs, lse_s, delta_s, NULL, dSsT, i0, j0, sq, sk, causal,
                         scale);
         __syncthreads(); /* dS_ij is complete: every thread reads whole rows of it below */
-        ds_times_k<D>(dSsT, Ks, acc);
+        if (tile_masked(i0, j0, sq, sk, causal))
+            ds_times_k<D, true>(dSsT, Ks, acc, i0, j0, sq, sk);
+        else
+            ds_times_k<D, false>(dSsT, Ks, acc, i0, j0, sq, sk);
     }
 #pragma unroll
     for (int a = 0; a < RA; a++) {
