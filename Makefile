@@ -113,7 +113,8 @@ help:
 	@echo "make lib        build/lib/libattn.a (common/ + every step; header common/attn.h)"
 	@echo "make diff FROM=02 TO=03     what one step adds over another"
 	@echo "make exercise EX=02         build exercises/02_*/ in place of the step and run its suite"
-	@echo "make bench      sweep N, D, causal for every built step: table + CSV (+ plots) in build/bench/"
+	@echo "make bench      sweep N, D, causal for every built step: table + CSV (+ plots) in build/bench/;"
+	@echo "                step 07's trade-off table (test_gpu_07 --bench) in build/bench/step07.txt"
 	@echo "make fuzz       libFuzzer on the .npy reader and the CLI, FUZZ_SECONDS (60) each, in build/fuzz/"
 	@echo "make lint       cppcheck and clang-tidy (configuration: .clang-tidy, tests/lint/)"
 	@echo "make clean      remove build/"
@@ -125,7 +126,7 @@ $(OBJ)/common/%.o: common/%.c common/attn.h common/common.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(OBJ)/common/%.o: common/%.cu common/attn.h common/common.h common/cuda_check.h
+$(OBJ)/common/%.o: common/%.cu common/attn.h common/common.h common/cuda_check.h common/gpu_host.h
 	@mkdir -p $(@D)
 	$(NVCC) $(ALL_NVFLAGS) -c $< -o $@
 
@@ -225,8 +226,9 @@ docs: deps-docs
 	doxygen Doxyfile
 	@echo "docs: $(BUILD)/docs/html/index.html"
 
-bench: $(PROGS) deps-plot
+bench: $(PROGS) $(filter %test_gpu_07,$(TESTS)) deps-plot
 	python3 tests/bench/sweep.py --bin $(BIN) --out $(BUILD)/bench
+	@if [ -x $(BIN)/test_gpu_07 ]; then $(BIN)/test_gpu_07 --bench | tee $(BUILD)/bench/step07.txt; fi
 
 diff:
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make diff FROM=02 TO=03"; exit 2; }

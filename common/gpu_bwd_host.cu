@@ -19,19 +19,7 @@
 #include <string.h>
 
 #include "backward.h"
-
-/** On a failed CUDA call: message, rc = 3, jump to the cleanup. */
-#define HOST_TRY(call)                                                        \
-    do {                                                                      \
-        cudaError_t e_ = (call);                                              \
-        if (e_ != cudaSuccess) {                                              \
-            (void)cudaGetLastError();                                         \
-            snprintf(msg, msg_len, "CUDA error: %s failed at %s:%d: %s",      \
-                     #call, __FILE__, __LINE__, cudaGetErrorString(e_));      \
-            rc = ATTN_EXIT_RESOURCE;                                          \
-            goto done;                                                        \
-        }                                                                     \
-    } while (0)
+#include "gpu_host.h"
 
 /** On a failed step call: message naming the step, keep its exit code. */
 #define STEP_TRY(what, call)                                                  \
@@ -43,36 +31,6 @@
             goto done;                                                        \
         }                                                                     \
     } while (0)
-
-/* x[0..n) = value; grid-stride loop. */
-static __global__ void bwd_fill_kernel(float *x, size_t n, float value)
-{
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x)
-        x[i] = value;
-}
-
-static cudaError_t fill(float *x, size_t n, float value, cudaStream_t s)
-{
-    if (n == 0)
-        return cudaSuccess;
-    size_t blocks = (n + 255) / 256;
-    bwd_fill_kernel<<<(unsigned)(blocks > 4096 ? 4096 : blocks), 256, 0, s>>>(x, n, value);
-    return cudaGetLastError();
-}
-
-static cudaError_t dev_alloc(void **ptr, size_t bytes)
-{
-    *ptr = NULL;
-    if (bytes == 0)
-        return cudaSuccess;
-    cudaError_t e = cudaMalloc(ptr, bytes);
-    if (e != cudaSuccess) {
-        *ptr = NULL;
-        (void)cudaGetLastError();
-    }
-    return e;
-}
 
 extern "C" int attn_bwd_gpu_run(const attn_bwd_step *step, const attn_problem *p,
                                 const float *q, const float *k, const float *v,
@@ -90,7 +48,7 @@ extern "C" int attn_bwd_gpu_run(const attn_bwd_step *step, const attn_problem *p
     double *times = NULL;
     size_t free_b = 0, total_b = 0, flush_bytes = 0, qe, kve, le, fws_bytes, bws_bytes,
            tensor_bytes;
-    int l2_bytes = 0, dev = 0, iters = 1;
+    int iters = 1;
     float ms = 0.0f;
     const attn_step *fwd = step ? step->forward : NULL;
 
@@ -117,16 +75,16 @@ extern "C" int attn_bwd_gpu_run(const attn_bwd_step *step, const attn_problem *p
     tensor_bytes = (5 * qe + 4 * kve + le) * sizeof(float);
     HOST_TRY(cudaMemGetInfo(&free_b, &total_b));
     /* the backward's workspace first: for the stored-P baseline it is the big one */
-    if (dev_alloc(&bws, bws_bytes) != cudaSuccess || dev_alloc(&fws, fws_bytes) != cudaSuccess ||
-        dev_alloc((void **)&d_q, qe * 4) != cudaSuccess ||
-        dev_alloc((void **)&d_k, kve * 4) != cudaSuccess ||
-        dev_alloc((void **)&d_v, kve * 4) != cudaSuccess ||
-        dev_alloc((void **)&d_do, qe * 4) != cudaSuccess ||
-        dev_alloc((void **)&d_o, qe * 4) != cudaSuccess ||
-        dev_alloc((void **)&d_lse, le * 4) != cudaSuccess ||
-        dev_alloc((void **)&d_dq, qe * 4) != cudaSuccess ||
-        dev_alloc((void **)&d_dk, kve * 4) != cudaSuccess ||
-        dev_alloc((void **)&d_dv, kve * 4) != cudaSuccess) {
+    if (attn_dev_alloc(&bws, bws_bytes) != cudaSuccess || attn_dev_alloc(&fws, fws_bytes) != cudaSuccess ||
+        attn_dev_alloc((void **)&d_q, qe * 4) != cudaSuccess ||
+        attn_dev_alloc((void **)&d_k, kve * 4) != cudaSuccess ||
+        attn_dev_alloc((void **)&d_v, kve * 4) != cudaSuccess ||
+        attn_dev_alloc((void **)&d_do, qe * 4) != cudaSuccess ||
+        attn_dev_alloc((void **)&d_o, qe * 4) != cudaSuccess ||
+        attn_dev_alloc((void **)&d_lse, le * 4) != cudaSuccess ||
+        attn_dev_alloc((void **)&d_dq, qe * 4) != cudaSuccess ||
+        attn_dev_alloc((void **)&d_dk, kve * 4) != cudaSuccess ||
+        attn_dev_alloc((void **)&d_dv, kve * 4) != cudaSuccess) {
         snprintf(msg, msg_len,
                  "out of device memory: needed %zu bytes (%zu backward workspace + %zu forward "
                  "workspace + %zu for Q, K, V, dO, O, LSE, dQ, dK, dV), %zu free of %zu",
@@ -142,11 +100,11 @@ extern "C" int attn_bwd_gpu_run(const attn_bwd_step *step, const attn_problem *p
     HOST_TRY(cudaMemcpyAsync(d_k, k, kve * 4, cudaMemcpyHostToDevice, stream));
     HOST_TRY(cudaMemcpyAsync(d_v, v, kve * 4, cudaMemcpyHostToDevice, stream));
     HOST_TRY(cudaMemcpyAsync(d_do, dout, qe * 4, cudaMemcpyHostToDevice, stream));
-    HOST_TRY(fill(d_o, qe, ATTN_POISON, stream));
-    HOST_TRY(fill(d_lse, le, ATTN_POISON, stream));
-    HOST_TRY(fill(d_dq, qe, ATTN_POISON, stream));
-    HOST_TRY(fill(d_dk, kve, ATTN_POISON, stream));
-    HOST_TRY(fill(d_dv, kve, ATTN_POISON, stream));
+    HOST_TRY(attn_dev_fill(d_o, qe, ATTN_POISON, stream));
+    HOST_TRY(attn_dev_fill(d_lse, le, ATTN_POISON, stream));
+    HOST_TRY(attn_dev_fill(d_dq, qe, ATTN_POISON, stream));
+    HOST_TRY(attn_dev_fill(d_dk, kve, ATTN_POISON, stream));
+    HOST_TRY(attn_dev_fill(d_dv, kve, ATTN_POISON, stream));
     if (fws_bytes)
         HOST_TRY(cudaMemsetAsync(fws, 0xff, fws_bytes, stream)); /* NaN bits */
     if (bws_bytes)
@@ -176,13 +134,7 @@ extern "C" int attn_bwd_gpu_run(const attn_bwd_step *step, const attn_problem *p
             rc = ATTN_EXIT_RESOURCE;
             goto done;
         }
-        HOST_TRY(cudaGetDevice(&dev));
-        HOST_TRY(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, dev));
-        if (l2_bytes > 0 && tensor_bytes < 2 * (size_t)l2_bytes) {
-            flush_bytes = 2 * (size_t)l2_bytes;
-            if (dev_alloc(&flush, flush_bytes) != cudaSuccess)
-                flush_bytes = 0;
-        }
+        HOST_TRY(attn_l2_flush_alloc(tensor_bytes, &flush, &flush_bytes));
         for (int w = 0; w < bench->warmup; w++) {
             STEP_TRY("forward", fwd->gpu_forward(p, d_q, d_k, d_v, d_o, d_lse, fws, stream));
             STEP_TRY("backward", step->gpu_backward(p, d_q, d_k, d_v, d_o, d_lse, d_do, d_dq,

@@ -34,24 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common.h"
-
-/**
- * attn_gpu_run()'s check of a CUDA call: on failure, fill `msg` with the
- * call's text and CUDA's message, clear the (non-sticky) error so later
- * launch checks do not see it, set rc = 3 and jump to the cleanup label.
- */
-#define HOST_TRY(call)                                                        \
-    do {                                                                      \
-        cudaError_t e_ = (call);                                              \
-        if (e_ != cudaSuccess) {                                              \
-            (void)cudaGetLastError();                                         \
-            snprintf(msg, msg_len, "CUDA error: %s failed at %s:%d: %s",      \
-                     #call, __FILE__, __LINE__, cudaGetErrorString(e_));      \
-            rc = ATTN_EXIT_RESOURCE;                                          \
-            goto done;                                                        \
-        }                                                                     \
-    } while (0)
+#include "gpu_host.h"
 
 /* x[0..n) = value. grid-stride loop, so any n works with a bounded grid. */
 static __global__ void attn_fill_kernel(float *x, size_t n, float value)
@@ -61,7 +44,7 @@ static __global__ void attn_fill_kernel(float *x, size_t n, float value)
         x[i] = value;
 }
 
-static cudaError_t fill_async(float *x, size_t n, float value, cudaStream_t s)
+cudaError_t attn_dev_fill(float *x, size_t n, float value, cudaStream_t s)
 {
     if (n == 0)
         return cudaSuccess;
@@ -70,6 +53,34 @@ static cudaError_t fill_async(float *x, size_t n, float value, cudaStream_t s)
         blocks = 4096;
     attn_fill_kernel<<<(unsigned)blocks, 256, 0, s>>>(x, n, value);
     return cudaGetLastError();
+}
+
+cudaError_t attn_dev_alloc(void **ptr, size_t bytes)
+{
+    *ptr = NULL;
+    if (bytes == 0)
+        return cudaSuccess;
+    cudaError_t e = cudaMalloc(ptr, bytes);
+    if (e != cudaSuccess) {
+        *ptr = NULL;
+        (void)cudaGetLastError(); /* allocation errors are not sticky */
+    }
+    return e;
+}
+
+cudaError_t attn_l2_flush_alloc(size_t tensor_bytes, void **flush, size_t *flush_bytes)
+{
+    int dev = 0, l2_bytes = 0;
+    cudaError_t e;
+    *flush = NULL;
+    *flush_bytes = 0;
+    if ((e = cudaGetDevice(&dev)) != cudaSuccess ||
+        (e = cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, dev)) != cudaSuccess)
+        return e;
+    if (l2_bytes > 0 && tensor_bytes < 2 * (size_t)l2_bytes &&
+        attn_dev_alloc(flush, 2 * (size_t)l2_bytes) == cudaSuccess)
+        *flush_bytes = 2 * (size_t)l2_bytes;
+    return cudaSuccess;
 }
 
 extern "C" int attn_gpu_available(char *msg, size_t msg_len)
@@ -98,21 +109,6 @@ extern "C" int attn_gpu_available(char *msg, size_t msg_len)
     return available;
 }
 
-/* Allocate @p bytes (at least 1, so a 0-byte workspace is a valid pointer
- * or NULL as the step expects). Returns cudaSuccess or the error. */
-static cudaError_t dev_alloc(void **ptr, size_t bytes)
-{
-    *ptr = NULL;
-    if (bytes == 0)
-        return cudaSuccess;
-    cudaError_t e = cudaMalloc(ptr, bytes);
-    if (e != cudaSuccess) {
-        *ptr = NULL;
-        (void)cudaGetLastError(); /* allocation errors are not sticky */
-    }
-    return e;
-}
-
 extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
                             const float *q, const float *k, const float *v,
                             float *o, float *lse, const attn_bench_opts *bench,
@@ -128,7 +124,7 @@ extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
     double *times = NULL;
     size_t free_b = 0, total_b = 0, flush_bytes = 0;
     size_t qe, kve, le, ws_bytes, tensor_bytes;
-    int l2_bytes = 0, dev = 0, runs = 0;
+    int runs = 0;
     float ms_one = 0.0f;
 
     if (msg && msg_len)
@@ -163,12 +159,12 @@ extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
     /* Allocate everything first, the workspace (the big one for step 04)
      * before the tensors' copies: a run that cannot fit fails here, before
      * any output is touched. */
-    if (dev_alloc((void **)&dq, qe * sizeof(float)) != cudaSuccess ||
-        dev_alloc((void **)&dk, kve * sizeof(float)) != cudaSuccess ||
-        dev_alloc((void **)&dv, kve * sizeof(float)) != cudaSuccess ||
-        dev_alloc((void **)&d_o, qe * sizeof(float)) != cudaSuccess ||
-        dev_alloc((void **)&dlse, le * sizeof(float)) != cudaSuccess ||
-        dev_alloc(&ws, ws_bytes) != cudaSuccess) {
+    if (attn_dev_alloc((void **)&dq, qe * sizeof(float)) != cudaSuccess ||
+        attn_dev_alloc((void **)&dk, kve * sizeof(float)) != cudaSuccess ||
+        attn_dev_alloc((void **)&dv, kve * sizeof(float)) != cudaSuccess ||
+        attn_dev_alloc((void **)&d_o, qe * sizeof(float)) != cudaSuccess ||
+        attn_dev_alloc((void **)&dlse, le * sizeof(float)) != cudaSuccess ||
+        attn_dev_alloc(&ws, ws_bytes) != cudaSuccess) {
         snprintf(msg, msg_len,
                  "out of device memory: needed %zu bytes (%zu workspace + "
                  "%zu for Q, K, V, O, LSE), %zu free of %zu",
@@ -187,8 +183,8 @@ extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
     HOST_TRY(cudaMemcpyAsync(dv, v, kve * sizeof(float), cudaMemcpyHostToDevice, stream));
     /* Poison: an element the step does not write keeps ATTN_POISON and the
      * check fails; a workspace value read before it is written is NaN. */
-    HOST_TRY(fill_async(d_o, qe, ATTN_POISON, stream));
-    HOST_TRY(fill_async(dlse, le, ATTN_POISON, stream));
+    HOST_TRY(attn_dev_fill(d_o, qe, ATTN_POISON, stream));
+    HOST_TRY(attn_dev_fill(dlse, le, ATTN_POISON, stream));
     if (ws_bytes)
         HOST_TRY(cudaMemsetAsync(ws, 0xff, ws_bytes, stream)); /* NaN bits */
     HOST_TRY(cudaStreamSynchronize(stream));
@@ -219,17 +215,8 @@ extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
             goto done;
         }
         /* L2 flush buffer: when Q, K, V, O fit in L2 together, a timed run
-         * would otherwise find them already cached by the previous one.
-         * Writing 2x L2 worth of bytes before each run evicts them. Not
-         * counted in extra_bytes (it is the harness's, not the step's); if
-         * it does not fit, we simply do not flush. */
-        HOST_TRY(cudaGetDevice(&dev));
-        HOST_TRY(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, dev));
-        if (l2_bytes > 0 && tensor_bytes < 2 * (size_t)l2_bytes) {
-            flush_bytes = 2 * (size_t)l2_bytes;
-            if (dev_alloc(&flush, flush_bytes) != cudaSuccess)
-                flush_bytes = 0;
-        }
+         * would otherwise find them already cached by the previous one. */
+        HOST_TRY(attn_l2_flush_alloc(tensor_bytes, &flush, &flush_bytes));
 
         warm_start = attn_now_ms();
         for (int w = 0; w < bench->warmup; w++) {

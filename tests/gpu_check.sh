@@ -2,6 +2,7 @@
 # The GPU machine's full check, in one call (shared/gpu/README.md): build for
 # the H100, the GPU suites, and compute-sanitizer (memcheck, racecheck,
 # initcheck, synccheck) on every GPU step at small, odd sizes.
+# Steps 04-07 (07 in both dQ modes), the CPU suites too.
 # Run from the project root with .deps/ (the Check packages) present:
 #   bash tests/gpu_check.sh            logs under $OUT (or build/gpu_check)
 # Prints a summary last; exit status 0 only if everything passed.
@@ -22,13 +23,16 @@ el "build (GPU_ARCHS=90)"
 make -j"$(nproc)" GPU_ARCHS=90 "$CK" "$CKL" all > "$OUT/build.txt" 2>&1 || { tail -30 "$OUT/build.txt"; exit 1; }
 
 el "CPU suites"
-BIN=build/bin sh tests/run_suites.sh test_cpu:step01 test_cpu:step02 test_cpu:step03 test_cpu:common > "$OUT/test_cpu.txt" 2>&1 || status=1
+BIN=build/bin sh tests/run_suites.sh test_cpu:step01 test_cpu:step02 test_cpu:step03 test_cpu:step07 test_cpu:common > "$OUT/test_cpu.txt" 2>&1 || status=1
 tail -n 1 "$OUT/test_cpu.txt"
 
 el "GPU suites (no fork)"
 build/bin/test_gpu > "$OUT/test_gpu.txt" 2>&1 || status=1
 grep -E '^[0-9]+%: Checks|^skipped' "$OUT/test_gpu.txt"
 grep -E ':F:|:E:' "$OUT/test_gpu.txt" | head -20
+build/bin/test_gpu_07 > "$OUT/test_gpu_07.txt" 2>&1 || status=1
+grep -E '^[0-9]+%: Checks|^skipped|^summary|^determinism' "$OUT/test_gpu_07.txt"
+grep -E ':F:|:E:' "$OUT/test_gpu_07.txt" | head -20
 
 el "compute-sanitizer"
 shapes=("--heads 4 --kv-heads 2 --seq 203 --seq-k 113 --dim 64 --causal"
@@ -37,12 +41,13 @@ shapes=("--heads 4 --kv-heads 2 --seq 203 --seq-k 113 --dim 64 --causal"
         "--batch 2 --heads 2 --seq 1 --seq-k 203 --dim 64")
 : > "$OUT/sanitizer.txt"
 for tool in memcheck racecheck initcheck synccheck; do
-  for s in build/bin/0[4-9]_*; do
+  for s in build/bin/0[4-9]_* "build/bin/07_backward --deterministic"; do
     for sh in "${shapes[@]}"; do
+      # shellcheck disable=SC2086 # $s and $sh are word lists
       log=$(compute-sanitizer --tool $tool --error-exitcode 9 $s $sh 2>&1); rc=$?
       summary=$(echo "$log" | grep -E "ERROR SUMMARY|RACECHECK SUMMARY" | tail -n 1)
       verdict=$(echo "$log" | grep -E "^(PASS|FAIL)$" | tail -n 1)
-      echo "$tool $(basename $s) [$sh] rc=$rc $verdict $summary" >> "$OUT/sanitizer.txt"
+      echo "$tool $(basename "$s") [$sh] rc=$rc $verdict $summary" >> "$OUT/sanitizer.txt"
       [ $rc -eq 0 ] || { status=1; echo "$log" | head -40 >> "$OUT/sanitizer_failures.txt"; }
     done
   done
@@ -51,5 +56,5 @@ echo "sanitizer runs: $(wc -l < "$OUT/sanitizer.txt"), clean: $(grep -c ' rc=0 P
 grep -v ' rc=0 PASS' "$OUT/sanitizer.txt" | head
 
 el "done"
-git log -1 --format='commit %H' 2>/dev/null || true
+git log -1 --format='commit %H' 2>/dev/null || cat .snap/COMMIT 2>/dev/null || true
 exit $status
