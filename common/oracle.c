@@ -139,6 +139,39 @@ void attn_oracle_backward_given(const attn_problem *p, const float *q, const flo
     free(dP);
 }
 
+void attn_oracle_delta_bound(const attn_problem *p, const float *q, const float *k,
+                             const float *v, const float *dout, const float *o,
+                             const float *lse, double *bq, double *bk)
+{
+    const int D = p->head_dim;
+    const double scale = fabs(attn_scale(p));
+    const size_t rows = attn_lse_elems(p);
+    memset(bq, 0, attn_q_elems(p) * sizeof *bq);
+    memset(bk, 0, attn_kv_elems(p) * sizeof *bk);
+    for (size_t r = 0; r < rows; r++) {
+        int h, i;
+        size_t qo, kvo;
+        row_ptrs(p, (int64_t)r, &h, &i, &qo, &kvo);
+        const int nk = attn_keys_visible(p, i);
+        double a = 0; /* Σ_d |dO_id · O_id|: what δ_i's rounding scales with */
+        for (int d = 0; d < D; d++)
+            a += fabs((double)dout[qo + d] * o[qo + d]);
+        for (int j = 0; j < nk; j++) {
+            const float *kj = k + kvo + (size_t)j * D, *vj = v + kvo + (size_t)j * D;
+            double s = 0, A = 0; /* S_ij; Σ_d |dO_id · V_jd|: what dP_ij's rounding scales with */
+            for (int d = 0; d < D; d++) {
+                s += (double)q[qo + d] * kj[d];
+                A += fabs((double)dout[qo + d] * vj[d]);
+            }
+            const double w = scale * exp(s * attn_scale(p) - (double)lse[r]) * (A + a);
+            for (int d = 0; d < D; d++) {
+                bq[qo + d] += w * fabs((double)kj[d]);
+                bk[kvo + (size_t)j * D + d] += w * fabs((double)q[qo + d]);
+            }
+        }
+    }
+}
+
 void attn_naive_fp32_rows(const attn_problem *p, const float *q, const float *k,
                           const float *v, const int64_t *rows, size_t n_rows,
                           float *o_rows, float *lse_rows)

@@ -193,6 +193,23 @@ double conf_grad_scale(const attn_problem *p, const double *dq, const double *dk
     return m;
 }
 
+void conf_delta_allowance(const attn_problem *p, const float *q, const float *k,
+                          const float *v, const float *dout, const float *o, const float *lse,
+                          double out[2])
+{
+    const size_t qn = attn_q_elems(p), kvn = attn_kv_elems(p);
+    double *bq = malloc(qn * sizeof *bq), *bk = malloc(kvn * sizeof *bk);
+    ck_assert(bq && bk);
+    attn_oracle_delta_bound(p, q, k, v, dout, o, lse, bq, bk);
+    const double gamma = p->head_dim * 0x1p-24; /* a length-D fp32 dot product's relative bound */
+    out[0] = out[1] = 0;
+    for (size_t i = 0; i < qn; i++)
+        out[0] = isnan(bq[i]) ? out[0] : fmax(out[0], gamma * bq[i]);
+    for (size_t i = 0; i < kvn; i++)
+        out[1] = isnan(bk[i]) ? out[1] : fmax(out[1], gamma * bk[i]);
+    free(bq), free(bk);
+}
+
 void conf_fill_inputs(attn_problem *p, conf_kind kind, uint64_t seed, float *q, float *k,
                       float *v)
 {

@@ -22,9 +22,10 @@
  * against step 01's three N×N matrices (P, dP, dS).
  *
  * Limits: single-threaded fp32. Rows that see no key (LSE = −inf) give
- * zero gradient rows. A NaN in an input is not confined to the rows the
- * oracle says (masked products are skipped, but a NaN dO or O row reaches
- * δ and every gradient it feeds): the suites test finite inputs only.
+ * zero gradient rows. A NaN in Q, K or V reaches exactly the gradient
+ * entries the float64 oracle's does (masked products are skipped, never
+ * multiplied by zero); the suite checks it. P is rebuilt from an fp32 LSE:
+ * at logits of magnitude 1e4 it carries that LSE's rounding (notes/07).
  */
 #include "common.h"
 
