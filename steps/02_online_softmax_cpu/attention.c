@@ -49,8 +49,12 @@ int attn02_forward(const attn_problem *p, const float *q, const float *k,
                     s *= scale;
                     /* the online update: rescale what we have to the new max */
                     float m_new = nan_maxf(m, s);
-                    float corr = expf(m - m_new); /* exp(-inf) = 0 on the first key */
-                    float pj = expf(s - m_new);
+                    /* FlashAttention-2's guard: while every score so far is -inf
+                     * (an Inf in K), m_new is -inf and m - m_new would be
+                     * -inf + inf = NaN; subtract 0 instead: the weights are 0 */
+                    float m_ref = m_new == -INFINITY ? 0.0f : m_new;
+                    float corr = expf(m - m_ref); /* exp(-inf) = 0 on the first key */
+                    float pj = expf(s - m_ref);
                     l = l * corr + pj;
                     for (int d = 0; d < D; d++)
                         acc[d] = acc[d] * corr + pj * V[(size_t)j * D + d];
