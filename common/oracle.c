@@ -144,7 +144,7 @@ void attn_oracle_delta_bound(const attn_problem *p, const float *q, const float 
                              const float *lse, double *bq, double *bk)
 {
     const int D = p->head_dim;
-    const double scale = fabs(attn_scale(p));
+    const double scale = fabs((double)attn_scale(p));
     const size_t rows = attn_lse_elems(p);
     memset(bq, 0, attn_q_elems(p) * sizeof *bq);
     memset(bk, 0, attn_kv_elems(p) * sizeof *bk);
