@@ -63,7 +63,6 @@
 
 #define NT 256       /**< threads per block: 16 × 16 */
 #define BR 32        /**< rows of a Q block */
-#define BC 64        /**< rows of a K/V block */
 #define FULL_MASK 0xffffffffu /**< every lane of a warp takes part in a shuffle */
 
 /* Keys query row i sees (0..Sk); the device twin of attn_keys_visible(). */
@@ -126,6 +125,14 @@ struct Cols {
     static constexpr int TXC = D / 4 < 16 ? D / 4 : 16; /**< threads across the head dim */
     static constexpr int CC = D / (4 * TXC);             /**< float4 column groups per thread */
     static constexpr int TY = NT / TXC;                  /**< threads down the rows */
+    /** Rows of a K/V block: 64, but 32 at D = 128, where two blocks of 64
+     *  would not fit an SM (notes/07, "What limits it"). */
+    static constexpr int BC = D == 128 ? 32 : 64;
+    static constexpr int NB = BC / 16; /**< keys per thread in compute_p_ds() */
+    /** Blocks per SM the kernels are built for (__launch_bounds__): 2 at
+     *  D = 128 (at most 128 registers a thread, so two 256-thread blocks
+     *  fit); 0, no minimum, elsewhere (two fit already). */
+    static constexpr int MIN_BLOCKS = D == 128 ? 2 : 0;
 };
 
 /*
@@ -136,9 +143,9 @@ struct Cols {
  *   PsT, dSsT: [BC][BR+4] (key-major: the dV/dK loop reads 4 rows of one key
  *   as a float4; PsT may be NULL: dq_kernel needs dS only)
  * Thread (ty, tx) = (tid / 16, tid % 16) owns rows ty + 16a (a < 2) and
- * keys tx + 16b (b < 4): per 4 head-dim columns, 2 + 2 broadcast float4
- * reads of Q and dO and 4 + 4 conflict-free float4 reads of K and V feed
- * 64 FMAs (scalar reads: 12 loads per 16 FMAs).
+ * keys tx + 16b (b < NB = BC/16): per 4 head-dim columns, 2 + 2 broadcast
+ * float4 reads of Q and dO and NB + NB conflict-free float4 reads of K and
+ * V feed 16·NB FMAs (NB = 4: 64 FMAs per 12 reads; NB = 2: 32 per 8).
  * A (row, key) the row does not see, a row past Sq, a row with LSE = −inf:
  * P = dS = 0, chosen, not multiplied (0 · NaN would be NaN).
  */
@@ -149,31 +156,31 @@ static __device__ __forceinline__ void compute_p_ds(const float *Qs, const float
                                                     float *PsT, float *dSsT, int i0, int j0,
                                                     int sq, int sk, int causal, float scale)
 {
-    constexpr int LD = D + 4, LDT = BR + 4;
+    constexpr int LD = D + 4, LDT = BR + 4, NB = Cols<D>::NB;
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
-    float s[2][4], dp[2][4];
+    float s[2][NB], dp[2][NB];
 #pragma unroll
     for (int a = 0; a < 2; a++)
 #pragma unroll
-        for (int b = 0; b < 4; b++)
+        for (int b = 0; b < NB; b++)
             s[a][b] = dp[a][b] = 0.0f;
 #pragma unroll 2
     for (int kk = 0; kk < D; kk += 4) {
-        float4 qa[2], oa[2], kb[4], vb[4];
+        float4 qa[2], oa[2], kb[NB], vb[NB];
 #pragma unroll
         for (int a = 0; a < 2; a++) {
             qa[a] = *reinterpret_cast<const float4 *>(Qs + (ty + 16 * a) * LD + kk);
             oa[a] = *reinterpret_cast<const float4 *>(dOs + (ty + 16 * a) * LD + kk);
         }
 #pragma unroll
-        for (int b = 0; b < 4; b++) {
+        for (int b = 0; b < NB; b++) {
             kb[b] = *reinterpret_cast<const float4 *>(Ks + (tx + 16 * b) * LD + kk);
             vb[b] = *reinterpret_cast<const float4 *>(Vs + (tx + 16 * b) * LD + kk);
         }
 #pragma unroll
         for (int a = 0; a < 2; a++)
 #pragma unroll
-            for (int b = 0; b < 4; b++) {
+            for (int b = 0; b < NB; b++) {
                 /* S_ij = Q_i K_jᵀ and dP_ij = dO_i V_jᵀ, 4 columns at a time */
                 s[a][b] = fmaf(qa[a].x, kb[b].x, s[a][b]);
                 s[a][b] = fmaf(qa[a].y, kb[b].y, s[a][b]);
@@ -191,7 +198,7 @@ static __device__ __forceinline__ void compute_p_ds(const float *Qs, const float
         const float l = lse_s[r], dl = delta_s[r];
         const int nvis = row < sq ? keys_visible(row, sq, sk, causal) : 0;
 #pragma unroll
-        for (int b = 0; b < 4; b++) {
+        for (int b = 0; b < NB; b++) {
             const int c = tx + 16 * b;
             const bool vis = j0 + c < nvis && l != -INFINITY;
             /* the recomputation: P_ij = exp(S_ij − LSE_i) */
@@ -219,7 +226,7 @@ static __device__ __forceinline__ void ds_times_k(const float *dSsT, const float
                                                   int i0, int j0, int sq, int sk)
 {
     constexpr int LD = D + 4, LDT = BR + 4, TXC = Cols<D>::TXC, CC = Cols<D>::CC;
-    constexpr int RA = BR / Cols<D>::TY;
+    constexpr int RA = BR / Cols<D>::TY, BC = Cols<D>::BC;
     const int ty = threadIdx.x / TXC, tx = threadIdx.x % TXC;
     int nvis[RA]; /* keys of this block each of the thread's rows sees (MASKED only) */
 #pragma unroll
@@ -256,9 +263,10 @@ static __device__ __forceinline__ void ds_times_k(const float *dSsT, const float
 /* Does the causal diagonal cross the (Q block i0, K/V block j0) tile, so
  * that some row of it does not see some key of it? The first row sees the
  * fewest keys. (Rows past Sq and keys past Sk are zero tiles: no NaN.) */
-static __device__ __forceinline__ bool tile_masked(int i0, int j0, int sq, int sk, int causal)
+static __device__ __forceinline__ bool tile_masked(int i0, int j0, int bc, int sq, int sk,
+                                                   int causal)
 {
-    return causal && keys_visible(i0, sq, sk, 1) < min(j0 + BC, sk);
+    return causal && keys_visible(i0, sq, sk, 1) < min(j0 + bc, sk);
 }
 
 /* One float4 of a D-wide output row, columns col .. col+3 (< d), times
@@ -289,11 +297,13 @@ static __device__ __forceinline__ void store4(float *row, int col, int d, float4
 template <int D, bool MASKED>
 static __device__ __forceinline__ void
 accumulate_dk_dv(const float *PsT, const float *dSsT, const float *Qs, const float *dOs,
-                 float4 (&dk_acc)[BC / Cols<D>::TY][Cols<D>::CC],
-                 float4 (&dv_acc)[BC / Cols<D>::TY][Cols<D>::CC], int i0, int j0, int sq, int sk)
+                 float4 (&dk_acc)[Cols<D>::BC / Cols<D>::TY][Cols<D>::CC],
+                 float4 (&dv_acc)[Cols<D>::BC / Cols<D>::TY][Cols<D>::CC], int i0, int j0, int sq,
+                 int sk)
 {
     constexpr int LD = D + 4, LDT = BR + 4;
-    constexpr int TXC = Cols<D>::TXC, CC = Cols<D>::CC, TY = Cols<D>::TY, KA = BC / TY;
+    constexpr int TXC = Cols<D>::TXC, CC = Cols<D>::CC, TY = Cols<D>::TY, BC = Cols<D>::BC;
+    constexpr int KA = BC / TY;
     const int ty = threadIdx.x / TXC, tx = threadIdx.x % TXC;
 #pragma unroll 1
     for (int r = 0; r < BR; r += 4) {
@@ -347,7 +357,7 @@ accumulate_dk_dv(const float *PsT, const float *dSsT, const float *Qs, const flo
  * P_ijᵀ, dS_ijᵀ [BC][BR+4]; LSE_i, δ_i [BR].
  */
 template <int D, bool DQ_ATOMIC>
-static __global__ void __launch_bounds__(NT)
+static __global__ void __launch_bounds__(NT, Cols<D>::MIN_BLOCKS)
 bwd_kv_kernel(const float *__restrict__ q, const float *__restrict__ k,
               const float *__restrict__ v, const float *__restrict__ dout,
               const float *__restrict__ lse, const float *__restrict__ delta,
@@ -355,7 +365,7 @@ bwd_kv_kernel(const float *__restrict__ q, const float *__restrict__ k,
               int hkv, int sq, int sk, int d, int causal, float scale, int tc)
 {
     constexpr int LD = D + 4, LDT = BR + 4;
-    constexpr int TXC = Cols<D>::TXC, CC = Cols<D>::CC, TY = Cols<D>::TY;
+    constexpr int TXC = Cols<D>::TXC, CC = Cols<D>::CC, TY = Cols<D>::TY, BC = Cols<D>::BC;
     constexpr int KA = BC / TY, RA = BR / TY; /* keys (dK, dV) and rows (dQ) per thread */
     extern __shared__ float4 smem4[]; /* float4: 16-byte aligned */
     float *smem = reinterpret_cast<float *>(smem4);
@@ -400,7 +410,7 @@ bwd_kv_kernel(const float *__restrict__ q, const float *__restrict__ k,
                             scale);
             __syncthreads(); /* P_ij and dS_ij are complete: every thread reads all of them below */
 
-            if (tile_masked(i0, j0, sq, sk, causal))
+            if (tile_masked(i0, j0, BC, sq, sk, causal))
                 accumulate_dk_dv<D, true>(PsT, dSsT, Qs, dOs, dk_acc, dv_acc, i0, j0, sq, sk);
             else
                 accumulate_dk_dv<D, false>(PsT, dSsT, Qs, dOs, dk_acc, dv_acc, i0, j0, sq, sk);
@@ -413,7 +423,7 @@ bwd_kv_kernel(const float *__restrict__ q, const float *__restrict__ k,
 #pragma unroll
                     for (int cc = 0; cc < CC; cc++)
                         acc[a][cc] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-                if (tile_masked(i0, j0, sq, sk, causal))
+                if (tile_masked(i0, j0, BC, sq, sk, causal))
                     ds_times_k<D, true>(dSsT, Ks, acc, i0, j0, sq, sk);
                 else
                     ds_times_k<D, false>(dSsT, Ks, acc, i0, j0, sq, sk);
@@ -457,7 +467,7 @@ bwd_kv_kernel(const float *__restrict__ q, const float *__restrict__ k,
  * Shared memory: the same layout as bwd_kv_kernel (P_ijᵀ unused).
  */
 template <int D>
-static __global__ void __launch_bounds__(NT)
+static __global__ void __launch_bounds__(NT, Cols<D>::MIN_BLOCKS)
 dq_kernel(const float *__restrict__ q, const float *__restrict__ k, const float *__restrict__ v,
           const float *__restrict__ dout, const float *__restrict__ lse,
           const float *__restrict__ delta, float *__restrict__ dq, int hq, int hkv, int sq,
@@ -465,6 +475,7 @@ dq_kernel(const float *__restrict__ q, const float *__restrict__ k, const float 
 {
     constexpr int LD = D + 4, LDT = BR + 4;
     constexpr int TXC = Cols<D>::TXC, CC = Cols<D>::CC, RA = BR / Cols<D>::TY;
+    constexpr int BC = Cols<D>::BC;
     extern __shared__ float4 smem4[]; /* float4: 16-byte aligned */
     float *smem = reinterpret_cast<float *>(smem4);
     float *Ks = smem, *Vs = Ks + BC * LD, *Qs = Vs + BC * LD, *dOs = Qs + BR * LD;
@@ -504,7 +515,7 @@ dq_kernel(const float *__restrict__ q, const float *__restrict__ k, const float 
         compute_p_ds<D>(Qs, dOs, Ks, Vs, lse_s, delta_s, NULL, dSsT, i0, j0, sq, sk, causal,
                         scale);
         __syncthreads(); /* dS_ij is complete: every thread reads whole rows of it below */
-        if (tile_masked(i0, j0, sq, sk, causal))
+        if (tile_masked(i0, j0, BC, sq, sk, causal))
             ds_times_k<D, true>(dSsT, Ks, acc, i0, j0, sq, sk);
         else
             ds_times_k<D, false>(dSsT, Ks, acc, i0, j0, sq, sk);
@@ -538,8 +549,10 @@ static int supports07(const attn_problem *p, char *msg, size_t msg_len)
 }
 
 /* Shared memory of both kernels at tile width D, in bytes. */
-static size_t smem07(int D)
+template <int D>
+static size_t smem07()
 {
+    constexpr int BC = Cols<D>::BC;
     return (size_t)(2 * BC * (D + 4) + 2 * BR * (D + 4) + 2 * BC * (BR + 4) + 2 * BR) *
            sizeof(float);
 }
@@ -550,8 +563,9 @@ static int launch07(const attn_problem *p, const float *q, const float *k, const
                     float *dv, int deterministic, float *delta, cudaStream_t stream)
 {
     const int sq = p->seqlen_q, sk = p->seqlen_k, d = p->head_dim;
+    constexpr int BC = Cols<D>::BC;
     const int tc = (sk + BC - 1) / BC, tr = (sq + BR - 1) / BR;
-    const size_t rows = attn_lse_elems(p), smem = smem07(D);
+    const size_t rows = attn_lse_elems(p), smem = smem07<D>();
     const long long kv_blocks = (long long)p->batch * p->heads_kv * tc;
     const long long q_blocks = (long long)p->batch * p->heads_q * tr;
     const float scale = attn_scale(p);
@@ -604,9 +618,10 @@ extern "C" int attn07_backward(const attn_problem *p, const float *q, const floa
         return ATTN_EXIT_BAD_INPUT;
     CUDA_CHECK(cudaGetDevice(&dev));
     CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    if (smem07(D) > (size_t)optin) {
+    const size_t smem = D == 32 ? smem07<32>() : D == 64 ? smem07<64>() : smem07<128>();
+    if (smem > (size_t)optin) {
         fprintf(stderr, "error: step 07 needs %zu bytes of shared memory per block at D = %d; "
-                        "this device offers %d\n", smem07(D), d, optin);
+                        "this device offers %d\n", smem, d, optin);
         return ATTN_EXIT_RESOURCE;
     }
     float *delta = (float *)workspace;

@@ -27,7 +27,7 @@ alignas(16) float4 smem4[1 << 15]; /* 512 KiB: any tile */
 #define __global__
 #define __device__
 #define __forceinline__ inline
-#define __launch_bounds__(x)
+#define __launch_bounds__(...)
 #define __shared__
 static inline void __syncthreads() { g_bar->arrive_and_wait(); }
 static inline float atomicAdd(float *p, float v)
