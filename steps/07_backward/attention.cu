@@ -125,14 +125,16 @@ struct Cols {
     static constexpr int TXC = D / 4 < 16 ? D / 4 : 16; /**< threads across the head dim */
     static constexpr int CC = D / (4 * TXC);             /**< float4 column groups per thread */
     static constexpr int TY = NT / TXC;                  /**< threads down the rows */
-    /** Rows of a K/V block: 64, but 32 at D = 128, where two blocks of 64
-     *  would not fit an SM (notes/07, "What limits it"). */
-    static constexpr int BC = D == 128 ? 32 : 64;
-    static constexpr int NB = BC / 16; /**< keys per thread in compute_p_ds() */
-    /** Blocks per SM the kernels are built for (__launch_bounds__): 2 at
-     *  D = 128 (at most 128 registers a thread, so two 256-thread blocks
-     *  fit); 0, no minimum, elsewhere (two fit already). */
-    static constexpr int MIN_BLOCKS = D == 128 ? 2 : 0;
+    /** Rows of a K/V block in bwd_kv_kernel. */
+    static constexpr int BC_KV = 64;
+    /** Rows of a K/V block in dq_kernel: 64, but 32 at D = 128, where its
+     *  shared memory then fits two blocks per SM instead of one (notes/07,
+     *  "What limits it": the dQ kernel gains 25%; the main kernel, tried the
+     *  same way, does not). */
+    static constexpr int BC_DQ = D == 128 ? 32 : 64;
+    /** dq_kernel's minimum blocks per SM (__launch_bounds__): 2 at D = 128
+     *  (at most 128 registers a thread); 0, no minimum, elsewhere. */
+    static constexpr int MIN_BLOCKS_DQ = D == 128 ? 2 : 0;
 };
 
 /*
@@ -143,20 +145,20 @@ struct Cols {
  *   PsT, dSsT: [BC][BR+4] (key-major: the dV/dK loop reads 4 rows of one key
  *   as a float4; PsT may be NULL: dq_kernel needs dS only)
  * Thread (ty, tx) = (tid / 16, tid % 16) owns rows ty + 16a (a < 2) and
- * keys tx + 16b (b < NB = BC/16): per 4 head-dim columns, 2 + 2 broadcast
+ * keys tx + 16b (b < NB = BC / 16): per 4 head-dim columns, 2 + 2 broadcast
  * float4 reads of Q and dO and NB + NB conflict-free float4 reads of K and
  * V feed 16·NB FMAs (NB = 4: 64 FMAs per 12 reads; NB = 2: 32 per 8).
  * A (row, key) the row does not see, a row past Sq, a row with LSE = −inf:
  * P = dS = 0, chosen, not multiplied (0 · NaN would be NaN).
  */
-template <int D>
+template <int D, int BC>
 static __device__ __forceinline__ void compute_p_ds(const float *Qs, const float *dOs,
                                                     const float *Ks, const float *Vs,
                                                     const float *lse_s, const float *delta_s,
                                                     float *PsT, float *dSsT, int i0, int j0,
                                                     int sq, int sk, int causal, float scale)
 {
-    constexpr int LD = D + 4, LDT = BR + 4, NB = Cols<D>::NB;
+    constexpr int LD = D + 4, LDT = BR + 4, NB = BC / 16; /* keys per thread */
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
     float s[2][NB], dp[2][NB];
 #pragma unroll
@@ -220,13 +222,13 @@ static __device__ __forceinline__ void compute_p_ds(const float *Qs, const float
  * is skipped, not multiplied by its dS = 0 (0 · NaN is NaN: a NaN row of K
  * must not reach the dQ rows that do not see it).
  */
-template <int D, bool MASKED>
+template <int D, int BC, bool MASKED>
 static __device__ __forceinline__ void ds_times_k(const float *dSsT, const float *Ks,
                                                   float4 (&acc)[BR / Cols<D>::TY][Cols<D>::CC],
                                                   int i0, int j0, int sq, int sk)
 {
     constexpr int LD = D + 4, LDT = BR + 4, TXC = Cols<D>::TXC, CC = Cols<D>::CC;
-    constexpr int RA = BR / Cols<D>::TY, BC = Cols<D>::BC;
+    constexpr int RA = BR / Cols<D>::TY;
     const int ty = threadIdx.x / TXC, tx = threadIdx.x % TXC;
     int nvis[RA]; /* keys of this block each of the thread's rows sees (MASKED only) */
 #pragma unroll
@@ -294,16 +296,14 @@ static __device__ __forceinline__ void store4(float *row, int col, int d, float4
  * that does not see the key is skipped, not multiplied by its P = dS = 0,
  * so a NaN row of Q reaches only the dK rows of keys it sees.
  */
-template <int D, bool MASKED>
+template <int D, int BC, bool MASKED>
 static __device__ __forceinline__ void
 accumulate_dk_dv(const float *PsT, const float *dSsT, const float *Qs, const float *dOs,
-                 float4 (&dk_acc)[Cols<D>::BC / Cols<D>::TY][Cols<D>::CC],
-                 float4 (&dv_acc)[Cols<D>::BC / Cols<D>::TY][Cols<D>::CC], int i0, int j0, int sq,
-                 int sk)
+                 float4 (&dk_acc)[BC / Cols<D>::TY][Cols<D>::CC],
+                 float4 (&dv_acc)[BC / Cols<D>::TY][Cols<D>::CC], int i0, int j0, int sq, int sk)
 {
     constexpr int LD = D + 4, LDT = BR + 4;
-    constexpr int TXC = Cols<D>::TXC, CC = Cols<D>::CC, TY = Cols<D>::TY, BC = Cols<D>::BC;
-    constexpr int KA = BC / TY;
+    constexpr int TXC = Cols<D>::TXC, CC = Cols<D>::CC, TY = Cols<D>::TY, KA = BC / TY;
     const int ty = threadIdx.x / TXC, tx = threadIdx.x % TXC;
 #pragma unroll 1
     for (int r = 0; r < BR; r += 4) {
@@ -357,7 +357,7 @@ accumulate_dk_dv(const float *PsT, const float *dSsT, const float *Qs, const flo
  * P_ijᵀ, dS_ijᵀ [BC][BR+4]; LSE_i, δ_i [BR].
  */
 template <int D, bool DQ_ATOMIC>
-static __global__ void __launch_bounds__(NT, Cols<D>::MIN_BLOCKS)
+static __global__ void __launch_bounds__(NT)
 bwd_kv_kernel(const float *__restrict__ q, const float *__restrict__ k,
               const float *__restrict__ v, const float *__restrict__ dout,
               const float *__restrict__ lse, const float *__restrict__ delta,
@@ -365,7 +365,7 @@ bwd_kv_kernel(const float *__restrict__ q, const float *__restrict__ k,
               int hkv, int sq, int sk, int d, int causal, float scale, int tc)
 {
     constexpr int LD = D + 4, LDT = BR + 4;
-    constexpr int TXC = Cols<D>::TXC, CC = Cols<D>::CC, TY = Cols<D>::TY, BC = Cols<D>::BC;
+    constexpr int TXC = Cols<D>::TXC, CC = Cols<D>::CC, TY = Cols<D>::TY, BC = Cols<D>::BC_KV;
     constexpr int KA = BC / TY, RA = BR / TY; /* keys (dK, dV) and rows (dQ) per thread */
     extern __shared__ float4 smem4[]; /* float4: 16-byte aligned */
     float *smem = reinterpret_cast<float *>(smem4);
@@ -406,14 +406,14 @@ bwd_kv_kernel(const float *__restrict__ q, const float *__restrict__ k,
                 delta_s[threadIdx.x] = row < sq ? delta[bh * sq + row] : 0.0f;
             }
             __syncthreads(); /* Q_i, dO_i, LSE_i, δ_i (and, the first time, K_j, V_j) are in shared memory */
-            compute_p_ds<D>(Qs, dOs, Ks, Vs, lse_s, delta_s, PsT, dSsT, i0, j0, sq, sk, causal,
-                            scale);
+            compute_p_ds<D, BC>(Qs, dOs, Ks, Vs, lse_s, delta_s, PsT, dSsT, i0, j0, sq, sk,
+                                causal, scale);
             __syncthreads(); /* P_ij and dS_ij are complete: every thread reads all of them below */
 
             if (tile_masked(i0, j0, BC, sq, sk, causal))
-                accumulate_dk_dv<D, true>(PsT, dSsT, Qs, dOs, dk_acc, dv_acc, i0, j0, sq, sk);
+                accumulate_dk_dv<D, BC, true>(PsT, dSsT, Qs, dOs, dk_acc, dv_acc, i0, j0, sq, sk);
             else
-                accumulate_dk_dv<D, false>(PsT, dSsT, Qs, dOs, dk_acc, dv_acc, i0, j0, sq, sk);
+                accumulate_dk_dv<D, BC, false>(PsT, dSsT, Qs, dOs, dk_acc, dv_acc, i0, j0, sq, sk);
 
             if (DQ_ATOMIC) {
                 /* dQ_i += scale · dS_ij K_j: one atomicAdd per element per K/V block */
@@ -424,9 +424,9 @@ bwd_kv_kernel(const float *__restrict__ q, const float *__restrict__ k,
                     for (int cc = 0; cc < CC; cc++)
                         acc[a][cc] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
                 if (tile_masked(i0, j0, BC, sq, sk, causal))
-                    ds_times_k<D, true>(dSsT, Ks, acc, i0, j0, sq, sk);
+                    ds_times_k<D, BC, true>(dSsT, Ks, acc, i0, j0, sq, sk);
                 else
-                    ds_times_k<D, false>(dSsT, Ks, acc, i0, j0, sq, sk);
+                    ds_times_k<D, BC, false>(dSsT, Ks, acc, i0, j0, sq, sk);
 #pragma unroll
                 for (int a = 0; a < RA; a++) {
                     const int row = i0 + RA * ty + a;
@@ -467,7 +467,7 @@ bwd_kv_kernel(const float *__restrict__ q, const float *__restrict__ k,
  * Shared memory: the same layout as bwd_kv_kernel (P_ijᵀ unused).
  */
 template <int D>
-static __global__ void __launch_bounds__(NT, Cols<D>::MIN_BLOCKS)
+static __global__ void __launch_bounds__(NT, Cols<D>::MIN_BLOCKS_DQ)
 dq_kernel(const float *__restrict__ q, const float *__restrict__ k, const float *__restrict__ v,
           const float *__restrict__ dout, const float *__restrict__ lse,
           const float *__restrict__ delta, float *__restrict__ dq, int hq, int hkv, int sq,
@@ -475,7 +475,7 @@ dq_kernel(const float *__restrict__ q, const float *__restrict__ k, const float 
 {
     constexpr int LD = D + 4, LDT = BR + 4;
     constexpr int TXC = Cols<D>::TXC, CC = Cols<D>::CC, RA = BR / Cols<D>::TY;
-    constexpr int BC = Cols<D>::BC;
+    constexpr int BC = Cols<D>::BC_DQ;
     extern __shared__ float4 smem4[]; /* float4: 16-byte aligned */
     float *smem = reinterpret_cast<float *>(smem4);
     float *Ks = smem, *Vs = Ks + BC * LD, *Qs = Vs + BC * LD, *dOs = Qs + BR * LD;
@@ -512,13 +512,13 @@ dq_kernel(const float *__restrict__ q, const float *__restrict__ k, const float 
         load_tile<BC, D>(Ks, k_bh, j0, sk, d);
         load_tile<BC, D>(Vs, v_bh, j0, sk, d);
         __syncthreads(); /* K_j, V_j (and, the first time, Q_i, dO_i, LSE_i, δ_i) are in shared memory */
-        compute_p_ds<D>(Qs, dOs, Ks, Vs, lse_s, delta_s, NULL, dSsT, i0, j0, sq, sk, causal,
-                        scale);
+        compute_p_ds<D, BC>(Qs, dOs, Ks, Vs, lse_s, delta_s, NULL, dSsT, i0, j0, sq, sk, causal,
+                            scale);
         __syncthreads(); /* dS_ij is complete: every thread reads whole rows of it below */
         if (tile_masked(i0, j0, BC, sq, sk, causal))
-            ds_times_k<D, true>(dSsT, Ks, acc, i0, j0, sq, sk);
+            ds_times_k<D, BC, true>(dSsT, Ks, acc, i0, j0, sq, sk);
         else
-            ds_times_k<D, false>(dSsT, Ks, acc, i0, j0, sq, sk);
+            ds_times_k<D, BC, false>(dSsT, Ks, acc, i0, j0, sq, sk);
     }
 #pragma unroll
     for (int a = 0; a < RA; a++) {
@@ -548,11 +548,11 @@ static int supports07(const attn_problem *p, char *msg, size_t msg_len)
     return 0;
 }
 
-/* Shared memory of both kernels at tile width D, in bytes. */
-template <int D>
+/* Shared memory of a kernel at tile width D with K/V blocks of BC rows, in
+ * bytes (both kernels use the same layout; dq_kernel leaves P_ijᵀ unused). */
+template <int D, int BC>
 static size_t smem07()
 {
-    constexpr int BC = Cols<D>::BC;
     return (size_t)(2 * BC * (D + 4) + 2 * BR * (D + 4) + 2 * BC * (BR + 4) + 2 * BR) *
            sizeof(float);
 }
@@ -563,9 +563,10 @@ static int launch07(const attn_problem *p, const float *q, const float *k, const
                     float *dv, int deterministic, float *delta, cudaStream_t stream)
 {
     const int sq = p->seqlen_q, sk = p->seqlen_k, d = p->head_dim;
-    constexpr int BC = Cols<D>::BC;
+    constexpr int BC = Cols<D>::BC_KV;
     const int tc = (sk + BC - 1) / BC, tr = (sq + BR - 1) / BR;
-    const size_t rows = attn_lse_elems(p), smem = smem07<D>();
+    const size_t rows = attn_lse_elems(p), smem = smem07<D, BC>();
+    const size_t smem_dq = smem07<D, Cols<D>::BC_DQ>();
     const long long kv_blocks = (long long)p->batch * p->heads_kv * tc;
     const long long q_blocks = (long long)p->batch * p->heads_q * tr;
     const float scale = attn_scale(p);
@@ -585,8 +586,8 @@ static int launch07(const attn_problem *p, const float *q, const float *k, const
             scale, tc);
         CUDA_CHECK_LAUNCH();
         CUDA_CHECK(cudaFuncSetAttribute(dq_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        (int)smem));
-        dq_kernel<D><<<(unsigned)q_blocks, NT, smem, stream>>>(
+                                        (int)smem_dq));
+        dq_kernel<D><<<(unsigned)q_blocks, NT, smem_dq, stream>>>(
             q, k, v, dout, lse, delta, dq, p->heads_q, p->heads_kv, sq, sk, d, p->causal, scale,
             tr);
         CUDA_CHECK_LAUNCH();
@@ -618,7 +619,8 @@ extern "C" int attn07_backward(const attn_problem *p, const float *q, const floa
         return ATTN_EXIT_BAD_INPUT;
     CUDA_CHECK(cudaGetDevice(&dev));
     CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    const size_t smem = D == 32 ? smem07<32>() : D == 64 ? smem07<64>() : smem07<128>();
+    /* the main kernel's is the larger */
+    const size_t smem = D == 32 ? smem07<32, 64>() : D == 64 ? smem07<64, 64>() : smem07<128, 64>();
     if (smem > (size_t)optin) {
         fprintf(stderr, "error: step 07 needs %zu bytes of shared memory per block at D = %d; "
                         "this device offers %d\n", smem, d, optin);

@@ -36,7 +36,7 @@ static void run(const attn_problem *p, const float *q, const float *k, const flo
                 float *dv, int det)
 {
     int sq = p->seqlen_q, sk = p->seqlen_k, d = p->head_dim;
-    constexpr int BC = Cols<D>::BC;
+    constexpr int BC = Cols<D>::BC_KV;
     int tc = (sk + BC - 1) / BC, tr = (sq + BR - 1) / BR;
     size_t rows = attn_lse_elems(p);
     std::vector<float> delta(rows);
