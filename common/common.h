@@ -138,14 +138,17 @@ void attn_oracle_backward_given(const attn_problem *p, const float *q, const flo
  *   bq[i][d] = |scale| · Σ_j P_ij (A_ij + a_i) |K_jd|,
  *   bk[j][d] = |scale| · Σ_i P_ij (A_ij + a_i) |Q_id|,
  * with P_ij = exp(S_ij − lse_i), A_ij = Σ_d |dO_id V_jd| and a_i =
- * Σ_d |dO_id O_id| (float64; @p o and @p lse the forward's). A dot product
- * of length D computed in fp32 is off by at most about D · 2^-24 times the
- * sum of its terms' magnitudes, so D · 2^-24 · bq bounds (to first order)
- * what the roundings of dP_ij = dO_i·V_j and δ_i = dO_i·O_i add to dQ: the
- * error step 01 does not have, because its δ = rowsum(P ∘ dP) is computed
- * from the same rounded dP and cancels it in Σ_j dS_ij, while the
- * recomputing backward's δ comes from O. Likewise bk for dK. Masked pairs
- * and rows that see no key add nothing.
+ * Σ_d |dO_id O_id| (float64; @p o and @p lse the forward's); Σ_i in bk runs
+ * over the rows of every query head that shares the K/V head (GQA/MQA). A
+ * dot product of length D computed in fp32 is off by at most about
+ * D · 2^-24 times the sum of its terms' magnitudes, so D · 2^-24 · bq
+ * bounds, to first order, what the roundings of dP_ij = dO_i·V_j and
+ * δ_i = dO_i·O_i add to dQ; likewise bk for dK. It bounds all of that
+ * rounding, which is more than the part a recomputing backward has and
+ * step 01 does not (step 01's δ = rowsum(P ∘ dP) comes from the same rounded
+ * dP and cancels its P-weighted mean in Σ_j dS_ij; δ from O cannot): a
+ * loose allowance, not an estimate. Masked pairs and rows that see no key
+ * add nothing.
  */
 void attn_oracle_delta_bound(const attn_problem *p, const float *q, const float *k,
                              const float *v, const float *dout, const float *o,

@@ -7,7 +7,11 @@
  *
  * The forward O and LSE the backward takes come from step 03 on even cases
  * and from the float64 oracle rounded to float on odd ones, so both "a real
- * fp32 forward" and "an exact forward" feed it.
+ * fp32 forward" and "an exact forward" feed it. Every conformance kind runs:
+ * random inputs on every shape; a NaN row of Q, K or V (gradients NaN
+ * exactly where the oracle's are) and logits of magnitude 1e4 (against the
+ * oracle given the forward's O and LSE, conformance.h says why) on the
+ * smaller shapes.
  */
 #include <check.h>
 #include <math.h>
@@ -147,7 +151,7 @@ static void check_backward(const attn_problem *pp, conf_kind kind, uint64_t seed
             atol *= mx;
         }
         if (large) /* conformance.h, conf_delta_allowance(), says why */
-            atol = 1e-6 * conf_grad_scale(&p, gq, gk, gv) + (t < 2 ? allow[t] : 0);
+            atol = 1e-6 * conf_grad_scale(&p, rq, rk, rv) + (t < 2 ? allow[t] : 0);
         attn_err e = attn_compare(got[t], large ? given[t] : ref[t], n[t]);
         ck_assert_msg(attn_rule_ok(&e, b.max_abs, factor, atol),
                       "%s: max_abs_err %.3g > %g x %.3g + %.3g (nan %zu/%zu)%s on %s (forward: %s)",

@@ -42,12 +42,13 @@
  *
  * **Limits.** fp32 on CUDA cores, like step 06. Head dims up to 128 (tiles
  * of 32, 64, 128 columns; other D zero-padded); D > 128 is refused (exit 2).
- * Br = 32, Bc = 64, 256 threads; every product reads shared memory as
- * float4 (S_ij, dP_ij: 5.3 FMAs per load; dV_j, dK_j: 8; dQ_i: 4 at
- * D = 64), P_ij and dS_ij are stored key-major so dV/dK read 4 query rows
- * of a key at once. Shared memory: 45 KiB at D = 32, 69 KiB at D = 64,
- * 117 KiB at D = 128 (sm_75's 64 KiB: D <= 32 only, exit 3 above; one
- * block per SM at D = 128 on an H100). One atomicAdd per dQ element per
+ * Br = 32, Bc = 64 (dq_kernel: Bc = 32 at D = 128), 256 threads; every
+ * product reads shared memory as float4 (S_ij, dP_ij: 5.3 FMAs per load;
+ * dV_j, dK_j: 8; dQ_i: 4 at D = 64), P_ij and dS_ij are stored key-major so
+ * dV/dK read 4 query rows of a key at once. Shared memory of the main
+ * kernel: 45 KiB at D = 32, 69 KiB at D = 64, 117 KiB at D = 128 (sm_75's
+ * 64 KiB: D <= 32 only, exit 3 above; one block per SM at D = 128 on an
+ * H100; dq_kernel's 75 KiB there fits two). One atomicAdd per dQ element per
  * K/V block in the default mode. NaN in Q, K or V reaches exactly the
  * gradient entries the float64 oracle's does: masked P and dS are chosen,
  * not computed, and in the causal tiles the diagonal crosses
