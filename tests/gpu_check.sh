@@ -38,6 +38,7 @@ el "compute-sanitizer"
 shapes=("--heads 4 --kv-heads 2 --seq 203 --seq-k 113 --dim 64 --causal"
         "--heads 2 --kv-heads 1 --seq 113 --seq-k 203 --dim 128"
         "--heads 3 --seq 31 --dim 32 --causal"
+        "--heads 3 --seq 97 --dim 128 --causal"
         "--batch 2 --heads 2 --seq 1 --seq-k 203 --dim 64")
 : > "$OUT/sanitizer.txt"
 for tool in memcheck racecheck initcheck synccheck; do
