@@ -811,6 +811,58 @@ END_TEST
 
 /* The oracle's backward against central finite differences of
  * L = Σ O ∘ dO, with every input perturbed in turn. */
+/* The backward given a forward's O and LSE (what a recomputing backward
+ * computes): with the exact O and LSE it is the exact backward; raising
+ * LSE_i by c scales P's row i, so dS's row i and dQ_i, by exp(-c) and leaves
+ * every other row of dQ alone; the δ bound is zero exactly where a row sees
+ * no key, and positive elsewhere. */
+START_TEST(oracle_backward_given)
+{
+    attn_problem p = {1, 2, 1, 5, 3, 4, 1, 0}; /* causal, Sq > Sk: rows 0, 1 see no key */
+    const size_t qn = attn_q_elems(&p), kvn = attn_kv_elems(&p), ln = attn_lse_elems(&p);
+    float q[40], k[12], v[12], dout[40], of[40], lf[10];
+    double o[40], lse[10], e[64], g[64], bq[40], bk[12];
+    attn_fill_normal(q, qn, 5, ATTN_STREAM_Q);
+    attn_fill_normal(k, kvn, 5, ATTN_STREAM_K);
+    attn_fill_normal(v, kvn, 5, ATTN_STREAM_V);
+    attn_fill_normal(dout, qn, 5, ATTN_STREAM_DO);
+    attn_oracle_forward(&p, q, k, v, NULL, ln, o, lse);
+    for (size_t i = 0; i < qn; i++)
+        of[i] = (float)o[i];
+    for (size_t i = 0; i < ln; i++)
+        lf[i] = (float)lse[i];
+    attn_oracle_backward(&p, q, k, v, dout, e, e + qn, e + qn + kvn);
+    attn_oracle_backward_given(&p, q, k, v, dout, of, lf, g, g + qn, g + qn + kvn);
+    for (size_t i = 0; i < qn + 2 * kvn; i++) /* only the float rounding of O and LSE */
+        ck_assert_msg(fabs(g[i] - e[i]) <= 1e-6 * (1 + fabs(e[i])), "entry %zu: %g vs %g", i,
+                      g[i], e[i]);
+    const int row = 7; /* head 1, query 2: sees one key */
+    lf[row] += 0.25f;
+    attn_oracle_backward_given(&p, q, k, v, dout, NULL, lf, g, g + qn, g + qn + kvn);
+    lf[row] -= 0.25f;
+    double *ex = malloc((qn + 2 * kvn) * sizeof *ex);
+    ck_assert_ptr_nonnull(ex);
+    attn_oracle_backward_given(&p, q, k, v, dout, NULL, lf, ex, ex + qn, ex + qn + kvn);
+    for (size_t r = 0; r < ln; r++)
+        for (int d = 0; d < p.head_dim; d++) {
+            size_t i = r * p.head_dim + d;
+            double want = r == (size_t)row ? ex[i] * exp(-0.25) : ex[i];
+            ck_assert_msg(fabs(g[i] - want) <= 1e-12 * (1 + fabs(want)), "dQ[%zu][%d]: %g, want %g",
+                          r, d, g[i], want);
+        }
+    free(ex);
+    attn_oracle_delta_bound(&p, q, k, v, dout, of, lf, bq, bk);
+    for (size_t r = 0; r < ln; r++)
+        for (int d = 0; d < p.head_dim; d++) {
+            int sees = attn_keys_visible(&p, (int)(r % p.seqlen_q)) > 0;
+            double b = bq[r * p.head_dim + d];
+            ck_assert_msg(sees ? b > 0 : b == 0, "delta bound of dQ[%zu][%d] = %g", r, d, b);
+        }
+    for (size_t i = 0; i < kvn; i++)
+        ck_assert_msg(bk[i] > 0, "delta bound of dK[%zu] = %g", i, bk[i]);
+}
+END_TEST
+
 START_TEST(oracle_backward_finite_differences)
 {
     static const attn_problem P[] = {{1, 2, 1, 3, 4, 3, 1, 0.7f}, {1, 2, 2, 4, 3, 2, 0, 0}};
@@ -979,6 +1031,7 @@ Suite *suite_common(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, oracle_by_hand);
     tcase_add_loop_test(tc, oracle_backward_finite_differences, 0, 2);
+    tcase_add_test(tc, oracle_backward_given);
     suite_add_tcase(s, tc);
     tc = tcase_create("metrics");
     tcase_add_test(tc, metrics);
