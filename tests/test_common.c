@@ -820,8 +820,8 @@ START_TEST(oracle_backward_given)
 {
     attn_problem p = {1, 2, 1, 5, 3, 4, 1, 0}; /* causal, Sq > Sk: rows 0, 1 see no key */
     const size_t qn = attn_q_elems(&p), kvn = attn_kv_elems(&p), ln = attn_lse_elems(&p);
-    float q[40], k[12], v[12], dout[40], of[40], lf[10];
-    double o[40], lse[10], e[64], g[64], bq[40], bk[12];
+    float q[40] = {0}, k[12] = {0}, v[12] = {0}, dout[40] = {0}, of[40] = {0}, lf[10] = {0};
+    double o[40] = {0}, lse[10] = {0}, e[64] = {0}, g[64] = {0}, bq[40] = {0}, bk[12] = {0};
     attn_fill_normal(q, qn, 5, ATTN_STREAM_Q);
     attn_fill_normal(k, kvn, 5, ATTN_STREAM_K);
     attn_fill_normal(v, kvn, 5, ATTN_STREAM_V);
