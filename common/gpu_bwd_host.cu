@@ -21,16 +21,35 @@
 #include "backward.h"
 #include "gpu_host.h"
 
-/** On a failed step call: message naming the step, keep its exit code. */
-#define STEP_TRY(what, call)                                                  \
-    do {                                                                      \
-        rc = (call);                                                          \
-        if (rc) {                                                             \
-            snprintf(msg, msg_len, "step %s: %s failed (exit %d)", step->id,  \
-                     what, rc);                                               \
-            goto done;                                                        \
-        }                                                                     \
-    } while (0)
+/* What one run needs: attn_bwd_gpu_run()'s device pointers, and which
+ * passes to run (the forward, the backward, or both in turn). */
+struct bwd_ctx {
+    const attn_bwd_step *step;
+    const attn_problem *p;
+    const float *q, *k, *v, *dout;
+    float *o, *lse, *dq, *dk, *dv;
+    int deterministic, forward, backward;
+    void *fws, *bws;
+    char *msg;
+    size_t msg_len;
+};
+
+static int run_passes(void *ctx, cudaStream_t stream)
+{
+    bwd_ctx *c = (bwd_ctx *)ctx;
+    int rc = 0;
+    const char *what = "forward";
+    if (c->forward)
+        rc = c->step->forward->gpu_forward(c->p, c->q, c->k, c->v, c->o, c->lse, c->fws, stream);
+    if (!rc && c->backward) {
+        what = "backward";
+        rc = c->step->gpu_backward(c->p, c->q, c->k, c->v, c->o, c->lse, c->dout, c->dq, c->dk,
+                                   c->dv, c->deterministic, c->bws, stream);
+    }
+    if (rc)
+        snprintf(c->msg, c->msg_len, "step %s: %s failed (exit %d)", c->step->id, what, rc);
+    return rc;
+}
 
 extern "C" int attn_bwd_gpu_run(const attn_bwd_step *step, const attn_problem *p,
                                 const float *q, const float *k, const float *v,
@@ -39,17 +58,14 @@ extern "C" int attn_bwd_gpu_run(const attn_bwd_step *step, const attn_problem *p
                                 const attn_bench_opts *bench, attn_bwd_stats *st,
                                 char *msg, size_t msg_len)
 {
-    int rc = 0;
+    int rc = 0, runs = 0;
     float *d_q = NULL, *d_k = NULL, *d_v = NULL, *d_do = NULL, *d_o = NULL, *d_lse = NULL;
     float *d_dq = NULL, *d_dk = NULL, *d_dv = NULL;
-    void *fws = NULL, *bws = NULL, *flush = NULL;
-    cudaStream_t stream = NULL;
-    cudaEvent_t ev0 = NULL, ev1 = NULL;
-    double *times = NULL;
-    size_t free_b = 0, total_b = 0, flush_bytes = 0, qe, kve, le, fws_bytes, bws_bytes,
-           tensor_bytes;
-    int iters = 1;
-    float ms = 0.0f;
+    void *fws = NULL, *bws = NULL;
+    attn_gpu_timer t = {};
+    bwd_ctx ctx = {};
+    size_t free_b = 0, total_b = 0, qe, kve, le, fws_bytes, bws_bytes, tensor_bytes;
+    double ms = 0.0;
     const attn_step *fwd = step ? step->forward : NULL;
 
     if (msg && msg_len)
@@ -93,85 +109,53 @@ extern "C" int attn_bwd_gpu_run(const attn_bwd_step *step, const attn_problem *p
         rc = ATTN_EXIT_RESOURCE;
         goto done;
     }
-    HOST_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    HOST_TRY(cudaEventCreate(&ev0));
-    HOST_TRY(cudaEventCreate(&ev1));
-    HOST_TRY(cudaMemcpyAsync(d_q, q, qe * 4, cudaMemcpyHostToDevice, stream));
-    HOST_TRY(cudaMemcpyAsync(d_k, k, kve * 4, cudaMemcpyHostToDevice, stream));
-    HOST_TRY(cudaMemcpyAsync(d_v, v, kve * 4, cudaMemcpyHostToDevice, stream));
-    HOST_TRY(cudaMemcpyAsync(d_do, dout, qe * 4, cudaMemcpyHostToDevice, stream));
-    HOST_TRY(attn_dev_fill(d_o, qe, ATTN_POISON, stream));
-    HOST_TRY(attn_dev_fill(d_lse, le, ATTN_POISON, stream));
-    HOST_TRY(attn_dev_fill(d_dq, qe, ATTN_POISON, stream));
-    HOST_TRY(attn_dev_fill(d_dk, kve, ATTN_POISON, stream));
-    HOST_TRY(attn_dev_fill(d_dv, kve, ATTN_POISON, stream));
+    if ((rc = attn_timer_open(&t, bench, tensor_bytes, msg, msg_len)))
+        goto done;
+    HOST_TRY(cudaMemcpyAsync(d_q, q, qe * 4, cudaMemcpyHostToDevice, t.stream));
+    HOST_TRY(cudaMemcpyAsync(d_k, k, kve * 4, cudaMemcpyHostToDevice, t.stream));
+    HOST_TRY(cudaMemcpyAsync(d_v, v, kve * 4, cudaMemcpyHostToDevice, t.stream));
+    HOST_TRY(cudaMemcpyAsync(d_do, dout, qe * 4, cudaMemcpyHostToDevice, t.stream));
+    HOST_TRY(attn_dev_fill(d_o, qe, ATTN_POISON, t.stream));
+    HOST_TRY(attn_dev_fill(d_lse, le, ATTN_POISON, t.stream));
+    HOST_TRY(attn_dev_fill(d_dq, qe, ATTN_POISON, t.stream));
+    HOST_TRY(attn_dev_fill(d_dk, kve, ATTN_POISON, t.stream));
+    HOST_TRY(attn_dev_fill(d_dv, kve, ATTN_POISON, t.stream));
     if (fws_bytes)
-        HOST_TRY(cudaMemsetAsync(fws, 0xff, fws_bytes, stream)); /* NaN bits */
+        HOST_TRY(cudaMemsetAsync(fws, 0xff, fws_bytes, t.stream)); /* NaN bits */
     if (bws_bytes)
-        HOST_TRY(cudaMemsetAsync(bws, 0xff, bws_bytes, stream));
-    HOST_TRY(cudaStreamSynchronize(stream));
+        HOST_TRY(cudaMemsetAsync(bws, 0xff, bws_bytes, t.stream));
+    HOST_TRY(cudaStreamSynchronize(t.stream));
 
+    ctx = bwd_ctx{step, p, d_q, d_k, d_v, d_do, d_o, d_lse, d_dq, d_dk, d_dv, deterministic,
+                  1, 0, fws, bws, msg, msg_len};
     /* the forward the backward differentiates: O and LSE */
-    STEP_TRY("forward", fwd->gpu_forward(p, d_q, d_k, d_v, d_o, d_lse, fws, stream));
-
+    if ((rc = run_passes(&ctx, t.stream)))
+        goto done;
+    ctx.backward = 1;
     if (!bench) {
-        HOST_TRY(cudaEventRecord(ev0, stream));
-        STEP_TRY("backward", step->gpu_backward(p, d_q, d_k, d_v, d_o, d_lse, d_do, d_dq, d_dk,
-                                                d_dv, deterministic, bws, stream));
-        HOST_TRY(cudaEventRecord(ev1, stream));
-        HOST_TRY(cudaEventSynchronize(ev1));
-        HOST_TRY(cudaEventElapsedTime(&ms, ev0, ev1));
+        ctx.forward = 0; /* the backward alone, one timed run */
+        if ((rc = attn_timer_run(&t, 0.0, run_passes, &ctx, &ms, &runs, msg, msg_len)))
+            goto done;
         if (st) {
             st->ms_bwd = ms;
             st->runs = 1;
         }
     } else {
-        double warm_start = attn_now_ms();
-        iters = bench->iters > 0 ? bench->iters : 1;
-        times = (double *)malloc((size_t)iters * sizeof(double));
-        if (!times) {
-            snprintf(msg, msg_len, "out of host memory for %d timings", iters);
-            rc = ATTN_EXIT_RESOURCE;
+        /* warm-up and the first pass: forward + backward; the second: backward alone */
+        if ((rc = attn_timer_warm_up(&t, bench, run_passes, &ctx, msg, msg_len)) ||
+            (rc = attn_timer_run(&t, bench->max_ms, run_passes, &ctx, &ms, &runs, msg, msg_len)))
             goto done;
-        }
-        HOST_TRY(attn_l2_flush_alloc(tensor_bytes, &flush, &flush_bytes));
-        for (int w = 0; w < bench->warmup; w++) {
-            STEP_TRY("forward", fwd->gpu_forward(p, d_q, d_k, d_v, d_o, d_lse, fws, stream));
-            STEP_TRY("backward", step->gpu_backward(p, d_q, d_k, d_v, d_o, d_lse, d_do, d_dq,
-                                                    d_dk, d_dv, deterministic, bws, stream));
-            HOST_TRY(cudaStreamSynchronize(stream));
-            if (bench->max_ms > 0 && attn_now_ms() - warm_start > bench->max_ms)
-                break;
-        }
-        /* pass 0: forward + backward; pass 1: backward alone */
-        for (int pass = 0; pass < 2; pass++) {
-            double spent = 0;
-            int runs = 0;
-            while (runs < iters) {
-                if (flush_bytes)
-                    HOST_TRY(cudaMemsetAsync(flush, runs & 1, flush_bytes, stream));
-                HOST_TRY(cudaEventRecord(ev0, stream));
-                if (pass == 0)
-                    STEP_TRY("forward", fwd->gpu_forward(p, d_q, d_k, d_v, d_o, d_lse, fws, stream));
-                STEP_TRY("backward", step->gpu_backward(p, d_q, d_k, d_v, d_o, d_lse, d_do, d_dq,
-                                                        d_dk, d_dv, deterministic, bws, stream));
-                HOST_TRY(cudaEventRecord(ev1, stream));
-                HOST_TRY(cudaEventSynchronize(ev1));
-                HOST_TRY(cudaEventElapsedTime(&ms, ev0, ev1));
-                times[runs++] = ms;
-                spent += ms;
-                if (bench->max_ms > 0 && spent >= bench->max_ms)
-                    break;
-            }
-            if (st) {
-                if (pass == 0)
-                    st->ms_fwd_bwd = attn_median(times, runs);
-                else
-                    st->ms_bwd = attn_median(times, runs), st->runs = runs;
-            }
+        if (st)
+            st->ms_fwd_bwd = ms;
+        ctx.forward = 0;
+        if ((rc = attn_timer_run(&t, bench->max_ms, run_passes, &ctx, &ms, &runs, msg, msg_len)))
+            goto done;
+        if (st) {
+            st->ms_bwd = ms;
+            st->runs = runs;
         }
     }
-    HOST_TRY(cudaStreamSynchronize(stream));
+    HOST_TRY(cudaStreamSynchronize(t.stream));
     HOST_TRY(cudaGetLastError());
     HOST_TRY(cudaMemcpy(o, d_o, qe * 4, cudaMemcpyDeviceToHost));
     HOST_TRY(cudaMemcpy(lse, d_lse, le * 4, cudaMemcpyDeviceToHost));
@@ -182,16 +166,7 @@ extern "C" int attn_bwd_gpu_run(const attn_bwd_step *step, const attn_problem *p
         st->extra_bytes = bws_bytes;
 
 done:
-    free(times);
-    if (stream)
-        (void)cudaStreamSynchronize(stream);
-    if (ev0)
-        (void)cudaEventDestroy(ev0);
-    if (ev1)
-        (void)cudaEventDestroy(ev1);
-    if (stream)
-        (void)cudaStreamDestroy(stream);
-    (void)cudaFree(flush);
+    attn_timer_close(&t);
     (void)cudaFree(bws);
     (void)cudaFree(fws);
     (void)cudaFree(d_q), (void)cudaFree(d_k), (void)cudaFree(d_v), (void)cudaFree(d_do);

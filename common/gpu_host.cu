@@ -83,6 +83,86 @@ cudaError_t attn_l2_flush_alloc(size_t tensor_bytes, void **flush, size_t *flush
     return cudaSuccess;
 }
 
+int attn_timer_open(attn_gpu_timer *t, const attn_bench_opts *bench, size_t tensor_bytes,
+                    char *msg, size_t msg_len)
+{
+    int rc = 0;
+    memset(t, 0, sizeof *t);
+    t->iters = bench && bench->iters > 0 ? bench->iters : 1;
+    HOST_TRY(cudaStreamCreateWithFlags(&t->stream, cudaStreamNonBlocking));
+    HOST_TRY(cudaEventCreate(&t->ev0));
+    HOST_TRY(cudaEventCreate(&t->ev1));
+    t->times = (double *)malloc((size_t)t->iters * sizeof(double));
+    if (!t->times) {
+        snprintf(msg, msg_len, "out of host memory for %d timings", t->iters);
+        return ATTN_EXIT_RESOURCE;
+    }
+    /* When Q, K, V, O fit in L2 together, a timed run would otherwise find
+     * them cached by the previous one (harness memory, not the step's). */
+    if (bench)
+        HOST_TRY(attn_l2_flush_alloc(tensor_bytes, &t->flush, &t->flush_bytes));
+done:
+    return rc;
+}
+
+void attn_timer_close(attn_gpu_timer *t)
+{
+    if (t->stream)
+        (void)cudaStreamSynchronize(t->stream);
+    if (t->ev0)
+        (void)cudaEventDestroy(t->ev0);
+    if (t->ev1)
+        (void)cudaEventDestroy(t->ev1);
+    if (t->stream)
+        (void)cudaStreamDestroy(t->stream);
+    (void)cudaFree(t->flush);
+    free(t->times);
+    memset(t, 0, sizeof *t);
+}
+
+int attn_timer_warm_up(attn_gpu_timer *t, const attn_bench_opts *bench, attn_gpu_run_fn fn,
+                       void *ctx, char *msg, size_t msg_len)
+{
+    int rc = 0;
+    const double start = attn_now_ms();
+    for (int w = 0; w < bench->warmup; w++) {
+        if ((rc = fn(ctx, t->stream)))
+            return rc;
+        HOST_TRY(cudaStreamSynchronize(t->stream));
+        /* a slow step must not spend the budget on warm-up */
+        if (bench->max_ms > 0 && attn_now_ms() - start > bench->max_ms)
+            break;
+    }
+done:
+    return rc;
+}
+
+int attn_timer_run(attn_gpu_timer *t, double max_ms, attn_gpu_run_fn fn, void *ctx, double *ms,
+                   int *runs, char *msg, size_t msg_len)
+{
+    int rc = 0, n = 0;
+    double spent = 0.0;
+    while (n < t->iters) {
+        float one = 0.0f;
+        if (t->flush_bytes)
+            HOST_TRY(cudaMemsetAsync(t->flush, n & 1, t->flush_bytes, t->stream));
+        HOST_TRY(cudaEventRecord(t->ev0, t->stream));
+        if ((rc = fn(ctx, t->stream)))
+            return rc;
+        HOST_TRY(cudaEventRecord(t->ev1, t->stream));
+        HOST_TRY(cudaEventSynchronize(t->ev1));
+        HOST_TRY(cudaEventElapsedTime(&one, t->ev0, t->ev1));
+        t->times[n++] = one;
+        spent += one;
+        if (max_ms > 0 && spent >= max_ms)
+            break;
+    }
+    *ms = attn_median(t->times, n);
+    *runs = n;
+done:
+    return rc;
+}
+
 extern "C" int attn_gpu_available(char *msg, size_t msg_len)
 {
     /* Cached: the answer does not change within a process, and the suites
@@ -109,6 +189,26 @@ extern "C" int attn_gpu_available(char *msg, size_t msg_len)
     return available;
 }
 
+/* What one forward run needs: attn_gpu_run()'s device pointers. */
+struct fwd_ctx {
+    const attn_step *step;
+    const attn_problem *p;
+    const float *q, *k, *v;
+    float *o, *lse;
+    void *ws;
+    char *msg;
+    size_t msg_len;
+};
+
+static int run_forward(void *ctx, cudaStream_t stream)
+{
+    fwd_ctx *c = (fwd_ctx *)ctx;
+    int rc = c->step->gpu_forward(c->p, c->q, c->k, c->v, c->o, c->lse, c->ws, stream);
+    if (rc)
+        snprintf(c->msg, c->msg_len, "step %s forward failed (exit %d)", c->step->id, rc);
+    return rc;
+}
+
 extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
                             const float *q, const float *k, const float *v,
                             float *o, float *lse, const attn_bench_opts *bench,
@@ -116,16 +216,14 @@ extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
 {
     /* Everything a `goto done` may reach is declared before the first one
      * (C++ forbids jumping over initializations). */
-    int rc = 0;
+    int rc = 0, runs = 0;
     float *dq = NULL, *dk = NULL, *dv = NULL, *d_o = NULL, *dlse = NULL;
-    void *ws = NULL, *flush = NULL;
-    cudaStream_t stream = NULL;
-    cudaEvent_t ev0 = NULL, ev1 = NULL;
-    double *times = NULL;
-    size_t free_b = 0, total_b = 0, flush_bytes = 0;
+    void *ws = NULL;
+    attn_gpu_timer t = {};
+    fwd_ctx ctx = {};
+    size_t free_b = 0, total_b = 0;
     size_t qe, kve, le, ws_bytes, tensor_bytes;
-    int runs = 0;
-    float ms_one = 0.0f;
+    double ms = 0.0;
 
     if (msg && msg_len)
         msg[0] = '\0';
@@ -173,88 +271,33 @@ extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
         rc = ATTN_EXIT_RESOURCE;
         goto done;
     }
+    if ((rc = attn_timer_open(&t, bench, tensor_bytes, msg, msg_len)))
+        goto done;
 
-    HOST_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    HOST_TRY(cudaEventCreate(&ev0));
-    HOST_TRY(cudaEventCreate(&ev1));
-
-    HOST_TRY(cudaMemcpyAsync(dq, q, qe * sizeof(float), cudaMemcpyHostToDevice, stream));
-    HOST_TRY(cudaMemcpyAsync(dk, k, kve * sizeof(float), cudaMemcpyHostToDevice, stream));
-    HOST_TRY(cudaMemcpyAsync(dv, v, kve * sizeof(float), cudaMemcpyHostToDevice, stream));
+    HOST_TRY(cudaMemcpyAsync(dq, q, qe * sizeof(float), cudaMemcpyHostToDevice, t.stream));
+    HOST_TRY(cudaMemcpyAsync(dk, k, kve * sizeof(float), cudaMemcpyHostToDevice, t.stream));
+    HOST_TRY(cudaMemcpyAsync(dv, v, kve * sizeof(float), cudaMemcpyHostToDevice, t.stream));
     /* Poison: an element the step does not write keeps ATTN_POISON and the
      * check fails; a workspace value read before it is written is NaN. */
-    HOST_TRY(attn_dev_fill(d_o, qe, ATTN_POISON, stream));
-    HOST_TRY(attn_dev_fill(dlse, le, ATTN_POISON, stream));
+    HOST_TRY(attn_dev_fill(d_o, qe, ATTN_POISON, t.stream));
+    HOST_TRY(attn_dev_fill(dlse, le, ATTN_POISON, t.stream));
     if (ws_bytes)
-        HOST_TRY(cudaMemsetAsync(ws, 0xff, ws_bytes, stream)); /* NaN bits */
-    HOST_TRY(cudaStreamSynchronize(stream));
+        HOST_TRY(cudaMemsetAsync(ws, 0xff, ws_bytes, t.stream)); /* NaN bits */
+    HOST_TRY(cudaStreamSynchronize(t.stream));
 
-    if (!bench) {
-        /* One run, timed (it includes one-time setup such as a cuBLAS
-         * handle's creation; --bench gives the steady-state figure). */
-        HOST_TRY(cudaEventRecord(ev0, stream));
-        rc = step->gpu_forward(p, dq, dk, dv, d_o, dlse, ws, stream);
-        if (rc) {
-            snprintf(msg, msg_len, "step %s forward failed (exit %d)", step->id, rc);
-            goto done;
-        }
-        HOST_TRY(cudaEventRecord(ev1, stream));
-        HOST_TRY(cudaEventSynchronize(ev1));
-        HOST_TRY(cudaEventElapsedTime(&ms_one, ev0, ev1));
-        if (st) {
-            st->ms = ms_one;
-            st->runs = 1;
-        }
-    } else {
-        int iters = bench->iters > 0 ? bench->iters : 1;
-        double spent = 0.0, warm_start;
-        times = (double *)malloc((size_t)iters * sizeof(double));
-        if (!times) {
-            snprintf(msg, msg_len, "out of host memory for %d timings", iters);
-            rc = ATTN_EXIT_RESOURCE;
-            goto done;
-        }
-        /* L2 flush buffer: when Q, K, V, O fit in L2 together, a timed run
-         * would otherwise find them already cached by the previous one. */
-        HOST_TRY(attn_l2_flush_alloc(tensor_bytes, &flush, &flush_bytes));
-
-        warm_start = attn_now_ms();
-        for (int w = 0; w < bench->warmup; w++) {
-            rc = step->gpu_forward(p, dq, dk, dv, d_o, dlse, ws, stream);
-            if (rc) {
-                snprintf(msg, msg_len, "step %s forward failed (exit %d)", step->id, rc);
-                goto done;
-            }
-            HOST_TRY(cudaStreamSynchronize(stream));
-            /* A slow step must not spend the budget on warm-up. */
-            if (bench->max_ms > 0 && attn_now_ms() - warm_start > bench->max_ms)
-                break;
-        }
-        for (runs = 0; runs < iters;) {
-            float ms = 0.0f;
-            if (flush_bytes)
-                HOST_TRY(cudaMemsetAsync(flush, runs & 1, flush_bytes, stream));
-            HOST_TRY(cudaEventRecord(ev0, stream));
-            rc = step->gpu_forward(p, dq, dk, dv, d_o, dlse, ws, stream);
-            if (rc) {
-                snprintf(msg, msg_len, "step %s forward failed (exit %d)", step->id, rc);
-                goto done;
-            }
-            HOST_TRY(cudaEventRecord(ev1, stream));
-            HOST_TRY(cudaEventSynchronize(ev1));
-            HOST_TRY(cudaEventElapsedTime(&ms, ev0, ev1));
-            times[runs++] = ms;
-            spent += ms;
-            if (bench->max_ms > 0 && spent >= bench->max_ms)
-                break;
-        }
-        if (st) {
-            st->ms = attn_median(times, runs);
-            st->runs = runs;
-        }
+    /* Without --bench: one run, timed (it includes one-time setup such as a
+     * cuBLAS handle's creation; --bench gives the steady-state figure). */
+    ctx = fwd_ctx{step, p, dq, dk, dv, d_o, dlse, ws, msg, msg_len};
+    if ((bench && (rc = attn_timer_warm_up(&t, bench, run_forward, &ctx, msg, msg_len))) ||
+        (rc = attn_timer_run(&t, bench ? bench->max_ms : 0.0, run_forward, &ctx, &ms, &runs, msg,
+                             msg_len)))
+        goto done;
+    if (st) {
+        st->ms = ms;
+        st->runs = runs;
     }
     /* Catch asynchronous faults of the last run before reading results. */
-    HOST_TRY(cudaStreamSynchronize(stream));
+    HOST_TRY(cudaStreamSynchronize(t.stream));
     HOST_TRY(cudaGetLastError());
 
     HOST_TRY(cudaMemcpy(o, d_o, qe * sizeof(float), cudaMemcpyDeviceToHost));
@@ -263,18 +306,9 @@ extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
         st->extra_bytes = ws_bytes;
 
 done:
-    free(times);
     /* Frees run even after an error; their own errors are ignored (after a
      * sticky fault they all fail, and rc already says 3). */
-    if (stream)
-        (void)cudaStreamSynchronize(stream);
-    if (ev0)
-        (void)cudaEventDestroy(ev0);
-    if (ev1)
-        (void)cudaEventDestroy(ev1);
-    if (stream)
-        (void)cudaStreamDestroy(stream);
-    (void)cudaFree(flush);
+    attn_timer_close(&t);
     (void)cudaFree(ws);
     (void)cudaFree(dlse);
     (void)cudaFree(d_o);

@@ -43,4 +43,44 @@ cudaError_t attn_dev_fill(float *x, size_t n, float value, cudaStream_t s);
  */
 cudaError_t attn_l2_flush_alloc(size_t tensor_bytes, void **flush, size_t *flush_bytes);
 
+/**
+ * What timing a step needs beyond the step itself: a stream, two events,
+ * the L2 flush buffer (with --bench), room for the timings. The runners'
+ * one timing discipline: CUDA events around the step alone, warm-up first,
+ * median of up to bench->iters runs capped by bench->max_ms, L2 flushed
+ * before each timed run when the tensors would otherwise stay cached.
+ */
+typedef struct {
+    cudaStream_t stream;  /**< every copy, fill and run goes here */
+    cudaEvent_t ev0, ev1; /**< around each timed run */
+    void *flush;          /**< L2 flush buffer, or NULL */
+    size_t flush_bytes;   /**< 0: no flush (no --bench, or it did not fit) */
+    double *times;        /**< the timed runs' milliseconds */
+    int iters;            /**< room in times: bench->iters, 1 without --bench */
+} attn_gpu_timer;
+
+/** One run of a step on @p stream; returns the step's exit code and, when
+ *  it is not 0, has written the message. */
+typedef int (*attn_gpu_run_fn)(void *ctx, cudaStream_t stream);
+
+/** Create the stream and events; with @p bench also the timings' room and
+ *  the L2 flush buffer (tensors of @p tensor_bytes). 0, or 3 with @p msg. */
+int attn_timer_open(attn_gpu_timer *t, const attn_bench_opts *bench, size_t tensor_bytes,
+                    char *msg, size_t msg_len);
+
+/** Wait for the stream, destroy what attn_timer_open() made (errors
+ *  ignored: after a sticky fault every call fails, and rc already says 3). */
+void attn_timer_close(attn_gpu_timer *t);
+
+/** Warm-up: up to bench->warmup runs of @p fn, each waited for, stopping
+ *  once bench->max_ms of wall time passed. 0, the step's code, or 3. */
+int attn_timer_warm_up(attn_gpu_timer *t, const attn_bench_opts *bench, attn_gpu_run_fn fn,
+                       void *ctx, char *msg, size_t msg_len);
+
+/** Timed runs of @p fn: up to t->iters, the L2 flushed before each when
+ *  t->flush_bytes, stopping once @p max_ms (0: no cap) of timed runs were
+ *  spent; *ms = their median, *runs = how many. 0, the step's code, or 3. */
+int attn_timer_run(attn_gpu_timer *t, double max_ms, attn_gpu_run_fn fn, void *ctx, double *ms,
+                   int *runs, char *msg, size_t msg_len);
+
 #endif /* ATTN_GPU_HOST_H */
