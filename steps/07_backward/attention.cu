@@ -272,6 +272,19 @@ static __device__ __forceinline__ bool tile_masked(int i0, int j0, int bc, int s
     return causal && keys_visible(i0, sq, sk, 1) < min(j0 + bc, sk);
 }
 
+/* dS_ij K_j for one tile, into acc: the MASKED loop where the diagonal
+ * crosses the tile, the plain one elsewhere. */
+template <int D, int BC>
+static __device__ __forceinline__ void ds_times_k_tile(const float *dSsT, const float *Ks,
+                                                       float4 (&acc)[BR / Cols<D>::TY][Cols<D>::CC],
+                                                       int i0, int j0, int sq, int sk, int causal)
+{
+    if (tile_masked(i0, j0, BC, sq, sk, causal))
+        ds_times_k<D, BC, true>(dSsT, Ks, acc, i0, j0, sq, sk);
+    else
+        ds_times_k<D, BC, false>(dSsT, Ks, acc, i0, j0, sq, sk);
+}
+
 /* One float4 of a D-wide output row, columns col .. col+3 (< d), times
  * scale; atomically (dQ pieces) or plainly. */
 template <bool ATOMIC>
@@ -344,6 +357,27 @@ accumulate_dk_dv(const float *PsT, const float *dSsT, const float *Qs, const flo
                 }
             }
         }
+    }
+}
+
+/* This thread's rows of dQ_i (rows RA·ty + a of the Q block at i0, the
+ * layout of ds_times_k()) times scale, into dq ([B·Hq·Sq, d]) at the rows of
+ * head bh: atomically (a K/V block's piece) or plainly (the whole sum). */
+template <int D, bool ATOMIC>
+static __device__ __forceinline__ void
+store_dq_rows(float *dq, size_t bh, const float4 (&acc)[BR / Cols<D>::TY][Cols<D>::CC], int i0,
+              int sq, int d, float scale)
+{
+    constexpr int TXC = Cols<D>::TXC, CC = Cols<D>::CC, RA = BR / Cols<D>::TY;
+    const int ty = threadIdx.x / TXC, tx = threadIdx.x % TXC;
+#pragma unroll
+    for (int a = 0; a < RA; a++) {
+        const int row = i0 + RA * ty + a;
+        if (row >= sq)
+            continue;
+#pragma unroll
+        for (int cc = 0; cc < CC; cc++)
+            store4<ATOMIC>(dq + (bh * sq + row) * d, 4 * tx + 64 * cc, d, acc[a][cc], scale);
     }
 }
 
@@ -424,20 +458,8 @@ bwd_kv_kernel(const float *__restrict__ q, const float *__restrict__ k,
 #pragma unroll
                     for (int cc = 0; cc < CC; cc++)
                         acc[a][cc] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-                if (tile_masked(i0, j0, BC, sq, sk, causal))
-                    ds_times_k<D, BC, true>(dSsT, Ks, acc, i0, j0, sq, sk);
-                else
-                    ds_times_k<D, BC, false>(dSsT, Ks, acc, i0, j0, sq, sk);
-#pragma unroll
-                for (int a = 0; a < RA; a++) {
-                    const int row = i0 + RA * ty + a;
-                    if (row >= sq)
-                        continue;
-#pragma unroll
-                    for (int cc = 0; cc < CC; cc++)
-                        store4<true>(dq + (bh * sq + row) * d, 4 * tx + 64 * cc, d, acc[a][cc],
-                                     scale);
-                }
+                ds_times_k_tile<D, BC>(dSsT, Ks, acc, i0, j0, sq, sk, causal);
+                store_dq_rows<D, true>(dq, bh, acc, i0, sq, d, scale);
             }
         }
     }
@@ -475,15 +497,13 @@ dq_kernel(const float *__restrict__ q, const float *__restrict__ k, const float 
           int sk, int d, int causal, float scale, int tr)
 {
     constexpr int LD = D + 4, LDT = BR + 4;
-    constexpr int TXC = Cols<D>::TXC, CC = Cols<D>::CC, RA = BR / Cols<D>::TY;
-    constexpr int BC = Cols<D>::BC_DQ;
+    constexpr int CC = Cols<D>::CC, RA = BR / Cols<D>::TY, BC = Cols<D>::BC_DQ;
     extern __shared__ float4 smem4[]; /* float4: 16-byte aligned */
     float *smem = reinterpret_cast<float *>(smem4);
     float *Ks = smem, *Vs = Ks + BC * LD, *Qs = Vs + BC * LD, *dOs = Qs + BR * LD;
     float *dSsT = dOs + BR * LD + BC * LDT, *lse_s = dSsT + BC * LDT;
     float *delta_s = lse_s + BR;
 
-    const int ty = threadIdx.x / TXC, tx = threadIdx.x % TXC;
     const int i = blockIdx.x % tr, bh = blockIdx.x / tr;
     const int b = bh / hq, h = bh % hq, hk = h / (hq / hkv);
     const int i0 = i * BR;
@@ -516,21 +536,10 @@ dq_kernel(const float *__restrict__ q, const float *__restrict__ k, const float 
         compute_p_ds<D, BC>(Qs, dOs, Ks, Vs, lse_s, delta_s, NULL, dSsT, i0, j0, sq, sk, causal,
                             scale);
         __syncthreads(); /* dS_ij is complete: every thread reads whole rows of it below */
-        if (tile_masked(i0, j0, BC, sq, sk, causal))
-            ds_times_k<D, BC, true>(dSsT, Ks, acc, i0, j0, sq, sk);
-        else
-            ds_times_k<D, BC, false>(dSsT, Ks, acc, i0, j0, sq, sk);
+        ds_times_k_tile<D, BC>(dSsT, Ks, acc, i0, j0, sq, sk, causal);
     }
-#pragma unroll
-    for (int a = 0; a < RA; a++) {
-        const int row = i0 + RA * ty + a;
-        if (row >= sq)
-            continue;
-#pragma unroll
-        for (int cc = 0; cc < CC; cc++) /* every element written: rows that see no key get 0 */
-            store4<false>(dq + ((size_t)bh * sq + row) * d, 4 * tx + 64 * cc, d, acc[a][cc],
-                          scale);
-    }
+    /* every element written: rows that see no key get 0 */
+    store_dq_rows<D, false>(dq, (size_t)bh, acc, i0, sq, d, scale);
 }
 
 /** δ: B·Hq·Sq floats, rounded up to 256 bytes. */
