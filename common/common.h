@@ -346,6 +346,14 @@ int attn_problem_from_files(attn_opts *o, const attn_array *q, const attn_array 
 int attn_probe_writable(const char *flag, const char *path, char *msg, size_t n);
 /** 1 when every one of @p n values is finite. */
 int attn_all_finite(const float *x, size_t n);
+/**
+ * Q, K, V of a run into *q, *k, *v: the arrays read from the files when
+ * @p from_files (their data moves to the caller and is cleared in @p aq,
+ * @p ak, @p av), or fresh draws of the seeded generator (@p seed). A NULL
+ * in *q, *k or *v means host memory ran out; the caller frees all three.
+ */
+void attn_take_qkv(const attn_problem *p, int from_files, uint64_t seed, attn_array *aq,
+                   attn_array *ak, attn_array *av, float **q, float **k, float **v);
 
 /** Value used to poison outputs before a run, so unwritten elements fail. */
 #define ATTN_POISON 12345.678f

@@ -64,6 +64,25 @@ int attn_cpu_run(const attn_step *step, const attn_problem *p, const float *q,
     return 0;
 }
 
+void attn_take_qkv(const attn_problem *p, int from_files, uint64_t seed, attn_array *aq,
+                   attn_array *ak, attn_array *av, float **q, float **k, float **v)
+{
+    const size_t qn = attn_q_elems(p), kvn = attn_kv_elems(p);
+    if (from_files) {
+        *q = aq->data, *k = ak->data, *v = av->data;
+        aq->data = ak->data = av->data = NULL;
+        return;
+    }
+    *q = attn_alloc(qn * sizeof **q);
+    *k = attn_alloc(kvn * sizeof **k);
+    *v = attn_alloc(kvn * sizeof **v);
+    if (*q && *k && *v) {
+        attn_fill_normal(*q, qn, seed, ATTN_STREAM_Q);
+        attn_fill_normal(*k, kvn, seed, ATTN_STREAM_K);
+        attn_fill_normal(*v, kvn, seed, ATTN_STREAM_V);
+    }
+}
+
 int attn_read_input(const char *flag, const char *path, attn_array *a, char *msg, size_t n)
 {
     int rc = attn_npy_read(path, a, msg, n);
@@ -284,14 +303,7 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
 
     /* inputs (from files, or the shared seeded generator) and outputs */
     size_t qn = attn_q_elems(p), kvn = attn_kv_elems(p), ln = attn_lse_elems(p);
-    if (opt.q_path) {
-        q = aq.data, k = ak.data, v = av.data;
-        aq.data = ak.data = av.data = NULL;
-    } else {
-        q = attn_alloc(qn * sizeof *q);
-        k = attn_alloc(kvn * sizeof *k);
-        v = attn_alloc(kvn * sizeof *v);
-    }
+    attn_take_qkv(p, opt.q_path != NULL, opt.seed, &aq, &ak, &av, &q, &k, &v);
     o = attn_alloc(qn * sizeof *o);
     lse = attn_alloc(ln * sizeof *lse);
     if (!q || !k || !v || !o || !lse) {
@@ -299,11 +311,6 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
         snprintf(msg, sizeof msg, "out of host memory: needed %zu bytes for inputs and outputs",
                  (2 * qn + 2 * kvn + ln) * sizeof(float));
         goto fail;
-    }
-    if (!opt.q_path) {
-        attn_fill_normal(q, qn, opt.seed, ATTN_STREAM_Q);
-        attn_fill_normal(k, kvn, opt.seed, ATTN_STREAM_K);
-        attn_fill_normal(v, kvn, opt.seed, ATTN_STREAM_V);
     }
     for (size_t i = 0; i < qn; i++)
         o[i] = ATTN_POISON; /* an element the step forgets to write fails the check */

@@ -204,12 +204,7 @@ int attn_bwd_step_main(int argc, char **argv, const attn_bwd_step *step)
         goto fail;
 
     size_t qn = attn_q_elems(p), kvn = attn_kv_elems(p), ln = attn_lse_elems(p);
-    if (opt.q_path) {
-        q = aq.data, k = ak.data, v = av.data;
-        aq.data = ak.data = av.data = NULL;
-    } else {
-        q = attn_alloc(qn * 4), k = attn_alloc(kvn * 4), v = attn_alloc(kvn * 4);
-    }
+    attn_take_qkv(p, opt.q_path != NULL, opt.seed, &aq, &ak, &av, &q, &k, &v);
     if (opt.do_path) {
         dout = ado.data;
         ado.data = NULL;
@@ -223,11 +218,6 @@ int attn_bwd_step_main(int argc, char **argv, const attn_bwd_step *step)
         snprintf(msg, sizeof msg, "out of host memory: needed %zu bytes for inputs and outputs",
                  (5 * qn + 4 * kvn + ln) * sizeof(float));
         goto fail;
-    }
-    if (!opt.q_path) {
-        attn_fill_normal(q, qn, opt.seed, ATTN_STREAM_Q);
-        attn_fill_normal(k, kvn, opt.seed, ATTN_STREAM_K);
-        attn_fill_normal(v, kvn, opt.seed, ATTN_STREAM_V);
     }
     if (!opt.do_path)
         attn_fill_normal(dout, qn, opt.seed, ATTN_STREAM_DO);
