@@ -52,7 +52,8 @@ cudaError_t attn_l2_flush_alloc(size_t tensor_bytes, void **flush, size_t *flush
  */
 typedef struct {
     cudaStream_t stream;  /**< every copy, fill and run goes here */
-    cudaEvent_t ev0, ev1; /**< around each timed run */
+    cudaEvent_t ev0;      /**< recorded before each timed run */
+    cudaEvent_t ev1;      /**< recorded after each timed run */
     void *flush;          /**< L2 flush buffer, or NULL */
     size_t flush_bytes;   /**< 0: no flush (no --bench, or it did not fit) */
     double *times;        /**< the timed runs' milliseconds */
