@@ -21,17 +21,27 @@
 #include "backward.h"
 #include "gpu_host.h"
 
-/* What one run needs: attn_bwd_gpu_run()'s device pointers, and which
- * passes to run (the forward, the backward, or both in turn). */
+/** What one run needs: attn_bwd_gpu_run()'s device pointers, and which
+ *  passes to run (the forward, the backward, or both in turn). */
 struct bwd_ctx {
-    const attn_bwd_step *step;
-    const attn_problem *p;
-    const float *q, *k, *v, *dout;
-    float *o, *lse, *dq, *dk, *dv;
-    int deterministic, forward, backward;
-    void *fws, *bws;
-    char *msg;
-    size_t msg_len;
+    const attn_bwd_step *step; /**< the backward step; step->forward its forward */
+    const attn_problem *p;     /**< its problem */
+    const float *q;            /**< Q on the device */
+    const float *k;            /**< K on the device */
+    const float *v;            /**< V on the device */
+    const float *dout;         /**< dO on the device */
+    float *o;                  /**< O on the device (the forward writes it) */
+    float *lse;                /**< LSE on the device (the forward writes it) */
+    float *dq;                 /**< dQ on the device */
+    float *dk;                 /**< dK on the device */
+    float *dv;                 /**< dV on the device */
+    int deterministic;         /**< --deterministic */
+    int forward;               /**< run the forward */
+    int backward;              /**< then the backward */
+    void *fws;                 /**< the forward's workspace */
+    void *bws;                 /**< the backward's workspace */
+    char *msg;                 /**< where a failure is described */
+    size_t msg_len;            /**< its size */
 };
 
 static int run_passes(void *ctx, cudaStream_t stream)

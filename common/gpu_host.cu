@@ -189,15 +189,18 @@ extern "C" int attn_gpu_available(char *msg, size_t msg_len)
     return available;
 }
 
-/* What one forward run needs: attn_gpu_run()'s device pointers. */
+/** What one forward run needs: attn_gpu_run()'s device pointers. */
 struct fwd_ctx {
-    const attn_step *step;
-    const attn_problem *p;
-    const float *q, *k, *v;
-    float *o, *lse;
-    void *ws;
-    char *msg;
-    size_t msg_len;
+    const attn_step *step;  /**< the step run */
+    const attn_problem *p;  /**< its problem */
+    const float *q;         /**< Q on the device */
+    const float *k;         /**< K on the device */
+    const float *v;         /**< V on the device */
+    float *o;               /**< O on the device */
+    float *lse;             /**< LSE on the device */
+    void *ws;               /**< the step's workspace */
+    char *msg;              /**< where a failure is described */
+    size_t msg_len;         /**< its size */
 };
 
 static int run_forward(void *ctx, cudaStream_t stream)
