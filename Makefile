@@ -28,36 +28,71 @@ GENCODE     := $(foreach a,$(GPU_ARCHS),-gencode arch=compute_$(a),code=sm_$(a))
 CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/targets/x86_64-linux/lib $(CUDA_HOME)/lib64))
 CUDA_LINK   := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart_static -ldl -lrt -lpthread
 ALL_CFLAGS  := -std=c11 $(CFLAGS) $(WARN) -Icommon
-ALL_NVFLAGS := -std=c++17 $(NVCCFLAGS) $(GENCODE) -Icommon $(NVWARN)
+ALL_NVFLAGS_NOARCH := -std=c++17 $(NVCCFLAGS) -Icommon $(NVWARN)
+ALL_NVFLAGS := $(ALL_NVFLAGS_NOARCH) $(GENCODE)
 
 OBJ := $(BUILD)/obj
 BIN := $(BUILD)/bin
 LIB := $(BUILD)/lib
 
-# ---- sources -------------------------------------------------------------
+# ---- sources: found by pattern ------------------------------------------
+# A step is a folder steps/NN_name/ with a step.mk (notes/design.md, "How a
+# step is added"): STEP_SRCS its sources (.c: CPU, .cu: GPU), STEP_MAIN the
+# one that holds main() under -DATTN_STEP_MAIN, STEP_LINKS the steps whose
+# objects its program links too (07 links 06, the forward it
+# differentiates), STEP_ARCHS its GPU architectures (default GPU_ARCHS),
+# STEP_BASE / STEP_IDEA / STEP_INTRODUCES for `make diff`.
 COMMON_C    := $(wildcard common/*.c)
 COMMON_CU   := $(wildcard common/*.cu)
+COMMON_H    := $(wildcard common/*.h common/device/*.cuh)
 COMMON_OBJ  := $(patsubst common/%.c,$(OBJ)/common/%.o,$(COMMON_C))
 COMMON_GOBJ := $(patsubst common/%.cu,$(OBJ)/common/%.o,$(COMMON_CU))
 
-STEP_DIRS   := $(sort $(notdir $(wildcard steps/[0-9][0-9]_*)))
-CPU_STEPS   := $(foreach s,$(STEP_DIRS),$(if $(wildcard steps/$(s)/attention.c),$(s)))
-GPU_STEPS   := $(foreach s,$(STEP_DIRS),$(if $(wildcard steps/$(s)/attention.cu),$(s)))
-# the source of a step: the exercise's when EX names it, else the step's
-src_of = $(if $(and $(EX),$(filter $(EX)_%,$(1))),$(wildcard exercises/$(1)/attention.c*),$(wildcard steps/$(1)/attention.c*))
+STEP_DIRS   := $(sort $(notdir $(patsubst %/step.mk,%,$(wildcard steps/[0-9][0-9]_*/step.mk))))
+# read_step S: steps/S/step.mk into S_SRCS, S_MAIN, S_LINKS, S_ARCHS
+define read_step
+STEP_SRCS :=
+STEP_MAIN :=
+STEP_LINKS :=
+STEP_ARCHS :=
+include steps/$(1)/step.mk
+$(1)_SRCS  := $$(STEP_SRCS)
+$(1)_MAIN  := $$(STEP_MAIN)
+$(1)_LINKS := $$(foreach n,$$(STEP_LINKS),$$(filter $$(n)_%,$(STEP_DIRS)))
+$(1)_ARCHS := $$(or $$(STEP_ARCHS),$$(GPU_ARCHS))
+endef
+$(foreach s,$(STEP_DIRS),$(eval $(call read_step,$(s))))
 
-CPU_LIB_OBJ := $(foreach s,$(CPU_STEPS),$(OBJ)/steps/$(s).o)
-GPU_LIB_OBJ := $(foreach s,$(GPU_STEPS),$(OBJ)/steps/$(s).o)
+# Where a step's sources are compiled from: its folder, or for `make
+# exercise EX=NN` a copy of it under $(BUILD)/overlay/ in which every file
+# the exercise folder has replaces the step's (exercises/NN_*/kernel.cuh …).
+is_ex    = $(and $(EX),$(filter $(EX)_%,$(1)))
+src_dir  = $(if $(call is_ex,$(1)),$(BUILD)/overlay/$(1),steps/$(1))
+# obj_of S FILE: the library object of one source of step S
+obj_of   = $(OBJ)/steps/$(1)/$(basename $(2)).o
+# every file of step S (headers too: an exercise may replace kernel.cuh)
+files_of = $(notdir $(wildcard steps/$(1)/*.c steps/$(1)/*.cu steps/$(1)/*.cuh steps/$(1)/*.h))
+
+is_gpu_step = $(filter %.cu,$($(1)_MAIN))
+CPU_STEPS   := $(foreach s,$(STEP_DIRS),$(if $(call is_gpu_step,$(s)),,$(s)))
+GPU_STEPS   := $(foreach s,$(STEP_DIRS),$(if $(call is_gpu_step,$(s)),$(s)))
+# library objects: every source of every step (CPU ones link without CUDA)
+CPU_LIB_OBJ := $(foreach s,$(STEP_DIRS),$(foreach f,$(filter %.c,$($(s)_SRCS)),$(call obj_of,$(s),$(f))))
+GPU_LIB_OBJ := $(foreach s,$(STEP_DIRS),$(foreach f,$(filter %.cu,$($(s)_SRCS)),$(call obj_of,$(s),$(f))))
 CPU_PROGS   := $(foreach s,$(CPU_STEPS),$(BIN)/$(s))
 GPU_PROGS   := $(foreach s,$(GPU_STEPS),$(BIN)/$(s))
 
-TEST_CPU_SRC := tests/test_main.c tests/test_common.c tests/conformance.c $(wildcard tests/test_0[1-37]*.c)
+# Suites: tests/test_NN*.c are CPU suites (one binary, test_cpu);
+# tests/test_gpu*.c are GPU suites, a binary each.
+TEST_CPU_SRC := tests/test_main.c tests/test_common.c tests/conformance.c $(wildcard tests/test_[0-9][0-9]*.c)
 TEST_CPU_OBJ := $(patsubst tests/%.c,$(OBJ)/tests/%.o,$(TEST_CPU_SRC))
+GPU_SUITES   := $(patsubst tests/%.c,%,$(wildcard tests/test_gpu*.c))
+CPU_SUITES   := $(patsubst tests/test_%.c,step%,$(wildcard tests/test_[0-9][0-9].c)) common
 
 ifneq ($(NVCC),)
 HAVE_CUDA := 1
 PROGS     := $(CPU_PROGS) $(GPU_PROGS)
-TESTS     := $(BIN)/test_cpu $(if $(wildcard tests/test_gpu.c),$(BIN)/test_gpu)
+TESTS     := $(BIN)/test_cpu $(foreach t,$(GPU_SUITES),$(BIN)/$(t))
 LIB_OBJ   := $(COMMON_OBJ) $(COMMON_GOBJ) $(CPU_LIB_OBJ) $(GPU_LIB_OBJ)
 else
 PROGS     := $(CPU_PROGS)
@@ -65,39 +100,7 @@ TESTS     := $(BIN)/test_cpu
 LIB_OBJ   := $(COMMON_OBJ) $(CPU_LIB_OBJ)
 endif
 
-# ---- step 07 (backward): one step, three sources ---------------------------
-# steps/07_backward/attention.cu (the kernel; the step's main source, built by
-# the generic rules above) plus backward_cpu.c (the same algorithm on the CPU:
-# linked into test_cpu and the library, so CI runs it without nvcc) and
-# standard_cublas.cu (the stored-P cuBLAS baseline). The step program and the
-# GPU suite test_gpu_07 link step 06, the forward they differentiate.
-# `make exercise EX=07` swaps in exercises/07_backward/backward_cpu.c and is
-# graded by the CPU suite step07 (EX_GPU_STEPS leaves 07 out).
-STEP07_CPU_SRC := $(if $(filter 07,$(EX)),exercises/07_backward/backward_cpu.c,steps/07_backward/backward_cpu.c)
-STEP07_CPU_OBJ := $(if $(wildcard steps/07_backward/backward_cpu.c),$(OBJ)/steps/07_backward/backward_cpu.o)
-STEP07_GPU_OBJ := $(OBJ)/steps/07_backward/standard_cublas.o
-EX_GPU_STEPS   := $(filter-out 07_backward,$(GPU_STEPS))
-COMMON_BWD_H   := common/backward.h
-$(OBJ)/steps/07_backward/backward_cpu.o: $(STEP07_CPU_SRC) common/attn.h common/common.h
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
-$(OBJ)/steps/07_backward/standard_cublas.o: steps/07_backward/standard_cublas.cu common/attn.h common/common.h $(COMMON_BWD_H) common/cuda_check.h
-	@mkdir -p $(@D)
-	$(NVCC) $(ALL_NVFLAGS) -c $< -o $@
-$(OBJ)/steps/07_backward.o $(OBJ)/steps/07_backward.main.o $(OBJ)/common/driver_bwd.o $(OBJ)/common/gpu_bwd_host.o: $(COMMON_BWD_H)
-ifneq ($(NVCC),)
-$(BIN)/07_backward: $(OBJ)/steps/06_fa2_warp.o $(STEP07_GPU_OBJ)
-$(BIN)/test_gpu_07: $(OBJ)/tests/test_gpu_07.o $(OBJ)/tests/conformance.o $(STEP07_CPU_OBJ) $(STEP07_GPU_OBJ) $(CPU_LIB_OBJ) $(GPU_LIB_OBJ) $(COMMON_OBJ) $(COMMON_GOBJ)
-	@mkdir -p $(@D)
-	$(CXX) $^ -o $@ $(CUDA_LINK) $(CHECK_LIBS) -lm
-TESTS   += $(if $(wildcard tests/test_gpu_07.c),$(BIN)/test_gpu_07)
-LIB_OBJ += $(STEP07_CPU_OBJ) $(STEP07_GPU_OBJ)
-else
-LIB_OBJ += $(STEP07_CPU_OBJ)
-endif
-# ---- end of step 07 ---------------------------------------------------------
-
-.PHONY: all run test docs lib diff exercise bench clean help deps-check deps-docs deps-plot deps-fuzz deps-lint nvcc-notice fuzz lint
+.PHONY: all run test docs lib diff diffstat exercise bench clean help deps-check deps-docs deps-plot deps-fuzz deps-lint nvcc-notice fuzz lint
 .DEFAULT_GOAL := all
 
 all: nvcc-notice $(PROGS) $(TESTS) lib
@@ -111,7 +114,9 @@ help:
 	@echo "make test       the Check suites (CPU; GPU too where nvcc and a GPU exist), one total line"
 	@echo "make docs       Doxygen HTML (code + notes) in build/docs/html"
 	@echo "make lib        build/lib/libattn.a (common/ + every step; header common/attn.h)"
-	@echo "make diff FROM=02 TO=03     what one step adds over another"
+	@echo "make diff FROM=02 TO=03     what one step adds over another (the ideas; TO=08 alone: its base;"
+	@echo "                            FULL=1: every file; FROM=01/backward.c TO=07/backward_cpu.c: two files)"
+	@echo "make diffstat   changed lines of every step against its base"
 	@echo "make exercise EX=02         build exercises/02_*/ in place of the step and run its suite"
 	@echo "make bench      sweep N, D, causal for every built step: table + CSV (+ plots) in build/bench/;"
 	@echo "                step 07's trade-off table (test_gpu_07 --bench) in build/bench/step07.txt"
@@ -122,46 +127,51 @@ help:
 	@echo "           WERROR=$(WERROR) (0: warnings are not errors) FUZZ_SECONDS=$(FUZZ_SECONDS)"
 
 # ---- compile -------------------------------------------------------------
-$(OBJ)/common/%.o: common/%.c common/attn.h common/common.h
+$(OBJ)/common/%.o: common/%.c $(COMMON_H)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(OBJ)/common/%.o: common/%.cu common/attn.h common/common.h common/cuda_check.h common/gpu_host.h
+$(OBJ)/common/%.o: common/%.cu $(COMMON_H)
 	@mkdir -p $(@D)
 	$(NVCC) $(ALL_NVFLAGS) -c $< -o $@
 
 CMD.c  = $(CC) $(ALL_CFLAGS)
-CMD.cu = $(NVCC) $(ALL_NVFLAGS)
-# a step twice: once for the library and the suites, once with its main()
-define STEP_RULES
-$(OBJ)/steps/$(1).o: $(call src_of,$(1)) common/attn.h common/common.h
+CMD.cu = $(NVCC) $(ALL_NVFLAGS_NOARCH) $(foreach a,$($(1)_ARCHS),-gencode arch=compute_$(a),code=sm_$(a))
+# step_rules S: objects of step S (each source once for the library and the
+# suites; STEP_MAIN a second time with its main()), and its program
+define step_rules
+$(foreach f,$($(1)_SRCS),
+$(call obj_of,$(1),$(f)): $(call src_dir,$(1))/$(f) $(addprefix $(call src_dir,$(1))/,$(call files_of,$(1))) $(COMMON_H)
 	@mkdir -p $$(@D)
-	$$(CMD$$(suffix $$<)) -c $$< -o $$@
-$(OBJ)/steps/$(1).main.o: $(call src_of,$(1)) common/attn.h common/common.h
+	$$(call CMD$(suffix $(f)),$(1)) -I$(call src_dir,$(1)) -c $$< -o $$@
+)
+$(OBJ)/steps/$(1)/main.o: $(call src_dir,$(1))/$($(1)_MAIN) $(addprefix $(call src_dir,$(1))/,$(call files_of,$(1))) $(COMMON_H)
 	@mkdir -p $$(@D)
-	$$(CMD$$(suffix $$<)) -DATTN_STEP_MAIN -c $$< -o $$@
+	$$(call CMD$(suffix $($(1)_MAIN)),$(1)) -I$(call src_dir,$(1)) -DATTN_STEP_MAIN -c $$< -o $$@
+$(BIN)/$(1): $(OBJ)/steps/$(1)/main.o $(foreach f,$(filter-out $($(1)_MAIN),$($(1)_SRCS)),$(call obj_of,$(1),$(f))) \
+             $(foreach l,$($(1)_LINKS),$(foreach f,$($(l)_SRCS),$(call obj_of,$(l),$(f)))) \
+             $(COMMON_OBJ) $(if $(call is_gpu_step,$(1)),$(COMMON_GOBJ))
+	@mkdir -p $$(@D)
+	$(if $(call is_gpu_step,$(1)),$$(CXX) $$^ -o $$@ $$(CUDA_LINK) -lm,$$(CC) $$(LDFLAGS) $$^ -o $$@ -lm)
+$(if $(call is_ex,$(1)),$(foreach f,$(call files_of,$(1)),
+$(BUILD)/overlay/$(1)/$(f): $(or $(wildcard exercises/$(1)/$(f)),steps/$(1)/$(f))
+	@mkdir -p $$(@D)
+	cp $$< $$@
+))
 endef
-$(foreach s,$(STEP_DIRS),$(eval $(call STEP_RULES,$(s))))
+$(foreach s,$(STEP_DIRS),$(eval $(call step_rules,$(s))))
 
-$(OBJ)/tests/%.o: tests/%.c tests/conformance.h common/attn.h common/common.h | deps-check
+$(OBJ)/tests/%.o: tests/%.c tests/conformance.h tests/suites.h $(COMMON_H) | deps-check
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests -c $< -o $@
 
 # ---- link ----------------------------------------------------------------
-$(CPU_PROGS): $(BIN)/%: $(OBJ)/steps/%.main.o $(COMMON_OBJ)
-	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ -o $@ -lm
-
-$(GPU_PROGS): $(BIN)/%: $(OBJ)/steps/%.main.o $(COMMON_OBJ) $(COMMON_GOBJ)
-	@mkdir -p $(@D)
-	$(CXX) $^ -o $@ $(CUDA_LINK) -lm
-
-
-$(BIN)/test_cpu: $(TEST_CPU_OBJ) $(CPU_LIB_OBJ) $(STEP07_CPU_OBJ) $(COMMON_OBJ)
+$(BIN)/test_cpu: $(TEST_CPU_OBJ) $(CPU_LIB_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ $(CHECK_LIBS) -lm
 
-$(BIN)/test_gpu: $(OBJ)/tests/test_gpu.o $(OBJ)/tests/conformance.o $(CPU_LIB_OBJ) $(GPU_LIB_OBJ) $(COMMON_OBJ) $(COMMON_GOBJ)
+# a GPU suite links every step (each compares a step with its base)
+$(foreach t,$(GPU_SUITES),$(BIN)/$(t)): $(BIN)/%: $(OBJ)/tests/%.o $(OBJ)/tests/conformance.o $(CPU_LIB_OBJ) $(GPU_LIB_OBJ) $(COMMON_OBJ) $(COMMON_GOBJ)
 	@mkdir -p $(@D)
 	$(CXX) $^ -o $@ $(CUDA_LINK) $(CHECK_LIBS) -lm
 
@@ -176,9 +186,8 @@ run: nvcc-notice $(PROGS)
 	@BIN=$(BIN) sh tests/tour.sh $(STEP_DIRS)
 
 test: nvcc-notice $(TESTS) $(if $(HAVE_CUDA),$(GPU_PROGS))
-	@BIN=$(BIN) sh tests/run_suites.sh test_cpu:step01 test_cpu:step02 test_cpu:step03 test_cpu:step07 test_cpu:common \
-	   $(if $(filter %test_gpu,$(TESTS)),test_gpu) $(if $(filter %test_gpu_07,$(TESTS)),test_gpu_07) \
-	   $(if $(HAVE_CUDA),tests/no_device.sh)
+	@BIN=$(BIN) sh tests/run_suites.sh $(addprefix test_cpu:,$(CPU_SUITES)) \
+	   $(if $(HAVE_CUDA),$(GPU_SUITES) tests/no_device.sh)
 
 # ---- fuzzing: clang -fsanitize=fuzzer,address,undefined ------------------
 FUZZ_FLAGS := -std=c11 -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined \
@@ -230,19 +239,28 @@ bench: $(PROGS) $(filter %test_gpu_07,$(TESTS)) deps-plot
 	python3 tests/bench/sweep.py --bin $(BIN) --out $(BUILD)/bench
 	@if [ -x $(BIN)/test_gpu_07 ]; then $(BIN)/test_gpu_07 --bench | tee $(BUILD)/bench/step07.txt; fi
 
+# `make diff FROM=05 TO=06`: the ideas (tests/stepdiff.sh says what that is)
 diff:
-	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make diff FROM=02 TO=03"; exit 2; }
-	@a=$$(ls steps/$(FROM)_*/attention.c* 2>/dev/null); b=$$(ls steps/$(TO)_*/attention.c* 2>/dev/null); \
-	 test -n "$$a" -a -n "$$b" || { echo "no step $(FROM) or $(TO) under steps/"; exit 2; }; \
-	 diff -u "$$a" "$$b" || true
+	@sh tests/stepdiff.sh "$(FROM)" "$(TO)" "$(FULL)"
 
+# the size of every lesson: changed lines of `make diff` per step and its base
+diffstat:
+	@printf '%-22s %-22s %6s %6s %6s\n' step base added removed total
+	@for s in $(STEP_DIRS); do n=$${s%%_*}; b=$$(sed -n 's/^STEP_BASE[[:space:]]*:=[[:space:]]*//p' steps/$$s/step.mk); \
+	   [ -n "$$b" ] || continue; \
+	   sh tests/stepdiff.sh "$$b" "$$n" | awk -v s=$$s -v b=$$(ls -d steps/$${b}_* | xargs basename) \
+	     '/^\+\+\+|^---/{next} /^\+/{a++} /^-/{r++} END{printf "%-22s %-22s %6d %6d %6d\n", s, b, a, r, a+r}'; done
+
+# `make exercise EX=NN`: build with exercises/NN_*/'s files in place of the
+# step's, then grade with the step's suite: the CPU one when the step has
+# tests/test_NN.c, else the GPU suite step NN in test_gpu.
+EX_CPU := $(if $(wildcard tests/test_$(EX).c),1)
+EX_BIN := $(BUILD)/exercise-$(EX)/bin/$(if $(EX_CPU),test_cpu,test_gpu)
 exercise:
 	@test -n "$(EX)" || { echo "usage: make exercise EX=02"; exit 2; }
 	@ls -d exercises/$(EX)_* >/dev/null 2>&1 || { echo "no exercise $(EX) under exercises/"; exit 2; }
-	@$(MAKE) --no-print-directory BUILD=$(BUILD)/exercise-$(EX) EX=$(EX) \
-	   $(if $(filter $(EX)_%,$(EX_GPU_STEPS)),$(BUILD)/exercise-$(EX)/bin/test_gpu,$(BUILD)/exercise-$(EX)/bin/test_cpu)
-	@suite=step$(EX); bin=$(BUILD)/exercise-$(EX)/bin/$(if $(filter $(EX)_%,$(EX_GPU_STEPS)),test_gpu,test_cpu); \
-	 echo "grading exercise $(EX) with suite $$suite ($$bin)"; CK_RUN_SUITE=$$suite $$bin
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/exercise-$(EX) EX=$(EX) $(EX_BIN)
+	@echo "grading exercise $(EX) with suite step$(EX) ($(EX_BIN))"; CK_RUN_SUITE=step$(EX) $(EX_BIN)
 
 clean:
 	rm -rf $(BUILD)

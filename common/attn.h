@@ -16,7 +16,8 @@
  *
  * Every entry point returns 0 on success, ATTN_EXIT_BAD_INPUT (2) when the
  * problem is invalid for that step, or ATTN_EXIT_RESOURCE (3) when memory
- * runs out.
+ * runs out or a CUDA call fails. Entry points never print: on failure they
+ * leave a one-line message that attn_last_error() returns.
  */
 #ifndef ATTN_H
 #define ATTN_H
@@ -28,13 +29,20 @@
 extern "C" {
 #endif
 
-/** Exit codes of every step program (DESIGN.md). */
+/** Exit codes of every step program (notes/design.md). */
 enum {
     ATTN_EXIT_PASS = 0,      /**< ran, and the check (if any) passed */
     ATTN_EXIT_FAIL = 1,      /**< ran, and the check failed */
     ATTN_EXIT_BAD_INPUT = 2, /**< invalid flag, shape or file: nothing written */
     ATTN_EXIT_RESOURCE = 3   /**< out of memory or no CUDA device */
 };
+
+/**
+ * The message of the last failed library call on this thread: one line,
+ * no newline, "" when none has failed. Valid until the thread's next
+ * failing call.
+ */
+const char *attn_last_error(void);
 
 /** Largest head dimension any step accepts (CPU steps: 1..256). */
 #define ATTN_MAX_HEAD_DIM 256

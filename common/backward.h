@@ -72,8 +72,8 @@ int attn_bwd_gpu_run(const attn_bwd_step *step, const attn_problem *p, const flo
 /**
  * The step program of a backward step (common/driver_bwd.c): the shared
  * flags plus --do, --dq, --dk, --dv, --deterministic; checks dQ, dK, dV
- * against the float64 oracle's backward with DESIGN.md's rule (factor 3,
- * scaled by an fp32 standard backward on the same inputs). Returns the
+ * against the float64 oracle's backward with the gradient rule of
+ * notes/design.md (factor 3, scaled by an fp32 standard backward on the same inputs). Returns the
  * exit code.
  */
 int attn_bwd_step_main(int argc, char **argv, const attn_bwd_step *step);

@@ -1,7 +1,7 @@
 /**
  * @file cli.c
- * @brief The command-line parser every step program shares (DESIGN.md's
- * flags). Every bad value gets one line naming the flag and what is allowed.
+ * @brief The command-line parser every step program shares (the flags of
+ * notes/design.md). Every bad value gets one line naming the flag and what is allowed.
  */
 #include "common.h"
 

@@ -19,6 +19,21 @@
 extern "C" {
 #endif
 
+/* ---- the library's last error (error.c) ------------------------------- */
+
+/**
+ * Record a failure: format the one-line message attn_last_error() returns
+ * (printf-style, no newline) and return @p code, so that a failing entry
+ * point reads `return attn_set_error(ATTN_EXIT_RESOURCE, "...", ...);`.
+ */
+int attn_set_error(int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/** Forget the last error (attn_last_error() returns "" again). */
+void attn_clear_error(void);
+
 /* ---- host memory with byte accounting (mem.c) ------------------------- */
 
 /**
@@ -182,7 +197,7 @@ attn_err attn_compare_f32(const float *x, const float *ref, size_t n);
 double attn_lse_err(const float *lse, const double *ref, size_t n);
 
 /**
- * DESIGN.md's rule: @p e passes when NaN-ness matches, infinities match,
+ * the correctness rule (notes/design.md): @p e passes when NaN-ness matches, infinities match,
  * and e.max_abs <= factor · @p baseline_max_abs + @p atol.
  * (fp32 forward: factor 2, atol 1e-6; gradients: factor 3.)
  */
@@ -327,7 +342,7 @@ int attn_gpu_available(char *msg, size_t msg_len);
 int attn_step_main(int argc, char **argv, const attn_step *step);
 
 /**
- * Read one rank-4 float32 input file for flag @p flag (DESIGN.md's rules:
+ * Read one rank-4 float32 input file for flag @p flag (the input rules of notes/design.md:
  * rank 4, float32, every dimension 1..2^24). Returns 0, 2 or 3 with a
  * one-line message.
  */

@@ -1,6 +1,6 @@
 /**
  * @file compare.c
- * @brief Error metrics (max abs, relative L2, NaN counts) and DESIGN.md's
+ * @brief Error metrics (max abs, relative L2, NaN counts) and the
  * correctness rule.
  */
 #include "common.h"

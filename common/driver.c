@@ -332,7 +332,7 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
         attn_err e = attn_compare_f32(o, aprev.data, qn);
         vs_prev = (e.nan_count || e.nan_missing || e.inf_mismatch) ? INFINITY : e.max_abs;
     }
-    /* outputs: written also on FAIL, for debugging (DESIGN.md) */
+    /* outputs: written also on FAIL, for debugging (notes/design.md) */
     int64_t oshape[4] = {p->batch, p->heads_q, p->seqlen_q, p->head_dim};
     if (opt.out_path && (rc = attn_npy_write(opt.out_path, o, 4, oshape, 0, msg, sizeof msg)))
         goto fail; /* nothing written: a file already at the path stays as it was */

@@ -4,7 +4,7 @@
  * → forward + backward (and timing) → check dQ, dK, dV against the float64
  * oracle → outputs → `result:` line.
  *
- * The backward twin of driver.c. The check follows DESIGN.md's gradient
+ * The backward twin of driver.c. The check follows the gradient
  * rule: max_abs_err ≤ 3 × the error of an fp32 standard backward (step 01's
  * formulas, row by row) on the same inputs + 1e-6, for each of dQ, dK, dV.
  * dK and dV need every query row, so the oracle cannot sample rows as the

@@ -49,6 +49,7 @@ static int run_passes(void *ctx, cudaStream_t stream)
     bwd_ctx *c = (bwd_ctx *)ctx;
     int rc = 0;
     const char *what = "forward";
+    attn_clear_error();
     if (c->forward)
         rc = c->step->forward->gpu_forward(c->p, c->q, c->k, c->v, c->o, c->lse, c->fws, stream);
     if (!rc && c->backward) {
@@ -57,7 +58,8 @@ static int run_passes(void *ctx, cudaStream_t stream)
                                    c->dv, c->deterministic, c->bws, stream);
     }
     if (rc)
-        snprintf(c->msg, c->msg_len, "step %s: %s failed (exit %d)", c->step->id, what, rc);
+        snprintf(c->msg, c->msg_len, "step %s: %s failed (exit %d): %s", c->step->id, what, rc,
+                 attn_last_error());
     return rc;
 }
 
@@ -99,7 +101,8 @@ extern "C" int attn_bwd_gpu_run(const attn_bwd_step *step, const attn_problem *p
     fws_bytes = fwd->workspace_bytes ? fwd->workspace_bytes(p) : 0;
     bws_bytes = step->workspace_bytes ? step->workspace_bytes(p) : 0;
     tensor_bytes = (5 * qe + 4 * kve + le) * sizeof(float);
-    HOST_TRY(cudaMemGetInfo(&free_b, &total_b));
+    if ((rc = HOST_CALL(cudaMemGetInfo(&free_b, &total_b), msg, msg_len)))
+        goto done;
     /* the backward's workspace first: for the stored-P baseline it is the big one */
     if (attn_dev_alloc(&bws, bws_bytes) != cudaSuccess || attn_dev_alloc(&fws, fws_bytes) != cudaSuccess ||
         attn_dev_alloc((void **)&d_q, qe * 4) != cudaSuccess ||
@@ -121,20 +124,32 @@ extern "C" int attn_bwd_gpu_run(const attn_bwd_step *step, const attn_problem *p
     }
     if ((rc = attn_timer_open(&t, bench, tensor_bytes, msg, msg_len)))
         goto done;
-    HOST_TRY(cudaMemcpyAsync(d_q, q, qe * 4, cudaMemcpyHostToDevice, t.stream));
-    HOST_TRY(cudaMemcpyAsync(d_k, k, kve * 4, cudaMemcpyHostToDevice, t.stream));
-    HOST_TRY(cudaMemcpyAsync(d_v, v, kve * 4, cudaMemcpyHostToDevice, t.stream));
-    HOST_TRY(cudaMemcpyAsync(d_do, dout, qe * 4, cudaMemcpyHostToDevice, t.stream));
-    HOST_TRY(attn_dev_fill(d_o, qe, ATTN_POISON, t.stream));
-    HOST_TRY(attn_dev_fill(d_lse, le, ATTN_POISON, t.stream));
-    HOST_TRY(attn_dev_fill(d_dq, qe, ATTN_POISON, t.stream));
-    HOST_TRY(attn_dev_fill(d_dk, kve, ATTN_POISON, t.stream));
-    HOST_TRY(attn_dev_fill(d_dv, kve, ATTN_POISON, t.stream));
-    if (fws_bytes)
-        HOST_TRY(cudaMemsetAsync(fws, 0xff, fws_bytes, t.stream)); /* NaN bits */
-    if (bws_bytes)
-        HOST_TRY(cudaMemsetAsync(bws, 0xff, bws_bytes, t.stream));
-    HOST_TRY(cudaStreamSynchronize(t.stream));
+    if ((rc = HOST_CALL(cudaMemcpyAsync(d_q, q, qe * 4, cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(cudaMemcpyAsync(d_k, k, kve * 4, cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(cudaMemcpyAsync(d_v, v, kve * 4, cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(cudaMemcpyAsync(d_do, dout, qe * 4, cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(attn_dev_fill(d_o, qe, ATTN_POISON, t.stream), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(attn_dev_fill(d_lse, le, ATTN_POISON, t.stream), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(attn_dev_fill(d_dq, qe, ATTN_POISON, t.stream), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(attn_dev_fill(d_dk, kve, ATTN_POISON, t.stream), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(attn_dev_fill(d_dv, kve, ATTN_POISON, t.stream), msg, msg_len)))
+        goto done;
+    if (fws_bytes &&
+        (rc = HOST_CALL(cudaMemsetAsync(fws, 0xff, fws_bytes, t.stream), msg, msg_len)))
+        goto done; /* NaN bits */
+    if (bws_bytes &&
+        (rc = HOST_CALL(cudaMemsetAsync(bws, 0xff, bws_bytes, t.stream), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(cudaStreamSynchronize(t.stream), msg, msg_len)))
+        goto done;
 
     ctx = bwd_ctx{step, p, d_q, d_k, d_v, d_do, d_o, d_lse, d_dq, d_dk, d_dv, deterministic,
                   1, 0, fws, bws, msg, msg_len};
@@ -165,13 +180,20 @@ extern "C" int attn_bwd_gpu_run(const attn_bwd_step *step, const attn_problem *p
             st->runs = runs;
         }
     }
-    HOST_TRY(cudaStreamSynchronize(t.stream));
-    HOST_TRY(cudaGetLastError());
-    HOST_TRY(cudaMemcpy(o, d_o, qe * 4, cudaMemcpyDeviceToHost));
-    HOST_TRY(cudaMemcpy(lse, d_lse, le * 4, cudaMemcpyDeviceToHost));
-    HOST_TRY(cudaMemcpy(dq, d_dq, qe * 4, cudaMemcpyDeviceToHost));
-    HOST_TRY(cudaMemcpy(dk, d_dk, kve * 4, cudaMemcpyDeviceToHost));
-    HOST_TRY(cudaMemcpy(dv, d_dv, kve * 4, cudaMemcpyDeviceToHost));
+    if ((rc = HOST_CALL(cudaStreamSynchronize(t.stream), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(cudaGetLastError(), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(cudaMemcpy(o, d_o, qe * 4, cudaMemcpyDeviceToHost), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(cudaMemcpy(lse, d_lse, le * 4, cudaMemcpyDeviceToHost), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(cudaMemcpy(dq, d_dq, qe * 4, cudaMemcpyDeviceToHost), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(cudaMemcpy(dk, d_dk, kve * 4, cudaMemcpyDeviceToHost), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(cudaMemcpy(dv, d_dv, kve * 4, cudaMemcpyDeviceToHost), msg, msg_len)))
+        goto done;
     if (st)
         st->extra_bytes = bws_bytes;
 

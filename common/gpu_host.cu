@@ -28,13 +28,28 @@
  *    their forward (cuBLAS's own small workspace, step 04, is not counted);
  *  - every device allocation is freed on every path.
  */
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda_check.h"
 #include "gpu_host.h"
+
+int attn_cublas_handle(attn_cublas_t *out)
+{
+    static cublasHandle_t handle = NULL;
+    if (!handle) {
+        cublasHandle_t h = NULL;
+        CUBLAS_CHECK(cublasCreate(&h));
+        CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
+        handle = h;
+    }
+    *out = handle;
+    return 0;
+}
 
 /* x[0..n) = value. grid-stride loop, so any n works with a bounded grid. */
 static __global__ void attn_fill_kernel(float *x, size_t n, float value)
@@ -53,6 +68,18 @@ cudaError_t attn_dev_fill(float *x, size_t n, float value, cudaStream_t s)
         blocks = 4096;
     attn_fill_kernel<<<(unsigned)blocks, 256, 0, s>>>(x, n, value);
     return cudaGetLastError();
+}
+
+int attn_cuda_msg(cudaError_t e, const char *what, const char *file, int line, char *msg,
+                  size_t msg_len)
+{
+    if (e == cudaSuccess)
+        return 0;
+    (void)cudaGetLastError();
+    if (msg && msg_len)
+        snprintf(msg, msg_len, "CUDA error: %s failed at %s:%d: %s", what, file, line,
+                 cudaGetErrorString(e));
+    return ATTN_EXIT_RESOURCE;
 }
 
 cudaError_t attn_dev_alloc(void **ptr, size_t bytes)
@@ -89,9 +116,12 @@ int attn_timer_open(attn_gpu_timer *t, const attn_bench_opts *bench, size_t tens
     int rc = 0;
     memset(t, 0, sizeof *t);
     t->iters = bench && bench->iters > 0 ? bench->iters : 1;
-    HOST_TRY(cudaStreamCreateWithFlags(&t->stream, cudaStreamNonBlocking));
-    HOST_TRY(cudaEventCreate(&t->ev0));
-    HOST_TRY(cudaEventCreate(&t->ev1));
+    if ((rc = HOST_CALL(cudaStreamCreateWithFlags(&t->stream, cudaStreamNonBlocking), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(cudaEventCreate(&t->ev0), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(cudaEventCreate(&t->ev1), msg, msg_len)))
+        goto done;
     t->times = (double *)malloc((size_t)t->iters * sizeof(double));
     if (!t->times) {
         snprintf(msg, msg_len, "out of host memory for %d timings", t->iters);
@@ -99,8 +129,9 @@ int attn_timer_open(attn_gpu_timer *t, const attn_bench_opts *bench, size_t tens
     }
     /* When Q, K, V, O fit in L2 together, a timed run would otherwise find
      * them cached by the previous one (harness memory, not the step's). */
-    if (bench)
-        HOST_TRY(attn_l2_flush_alloc(tensor_bytes, &t->flush, &t->flush_bytes));
+    if (bench &&
+        (rc = HOST_CALL(attn_l2_flush_alloc(tensor_bytes, &t->flush, &t->flush_bytes), msg, msg_len)))
+        goto done;
 done:
     return rc;
 }
@@ -128,7 +159,8 @@ int attn_timer_warm_up(attn_gpu_timer *t, const attn_bench_opts *bench, attn_gpu
     for (int w = 0; w < bench->warmup; w++) {
         if ((rc = fn(ctx, t->stream)))
             return rc;
-        HOST_TRY(cudaStreamSynchronize(t->stream));
+        if ((rc = HOST_CALL(cudaStreamSynchronize(t->stream), msg, msg_len)))
+            goto done;
         /* a slow step must not spend the budget on warm-up */
         if (bench->max_ms > 0 && attn_now_ms() - start > bench->max_ms)
             break;
@@ -144,14 +176,19 @@ int attn_timer_run(attn_gpu_timer *t, double max_ms, attn_gpu_run_fn fn, void *c
     double spent = 0.0;
     while (n < t->iters) {
         float one = 0.0f;
-        if (t->flush_bytes)
-            HOST_TRY(cudaMemsetAsync(t->flush, n & 1, t->flush_bytes, t->stream));
-        HOST_TRY(cudaEventRecord(t->ev0, t->stream));
+        if (t->flush_bytes &&
+            (rc = HOST_CALL(cudaMemsetAsync(t->flush, n & 1, t->flush_bytes, t->stream), msg, msg_len)))
+            goto done;
+        if ((rc = HOST_CALL(cudaEventRecord(t->ev0, t->stream), msg, msg_len)))
+            goto done;
         if ((rc = fn(ctx, t->stream)))
             return rc;
-        HOST_TRY(cudaEventRecord(t->ev1, t->stream));
-        HOST_TRY(cudaEventSynchronize(t->ev1));
-        HOST_TRY(cudaEventElapsedTime(&one, t->ev0, t->ev1));
+        if ((rc = HOST_CALL(cudaEventRecord(t->ev1, t->stream), msg, msg_len)))
+            goto done;
+        if ((rc = HOST_CALL(cudaEventSynchronize(t->ev1), msg, msg_len)))
+            goto done;
+        if ((rc = HOST_CALL(cudaEventElapsedTime(&one, t->ev0, t->ev1), msg, msg_len)))
+            goto done;
         t->times[n++] = one;
         spent += one;
         if (max_ms > 0 && spent >= max_ms)
@@ -206,9 +243,11 @@ struct fwd_ctx {
 static int run_forward(void *ctx, cudaStream_t stream)
 {
     fwd_ctx *c = (fwd_ctx *)ctx;
+    attn_clear_error();
     int rc = c->step->gpu_forward(c->p, c->q, c->k, c->v, c->o, c->lse, c->ws, stream);
     if (rc)
-        snprintf(c->msg, c->msg_len, "step %s forward failed (exit %d)", c->step->id, rc);
+        snprintf(c->msg, c->msg_len, "step %s forward failed (exit %d): %s", c->step->id, rc,
+                 attn_last_error());
     return rc;
 }
 
@@ -255,7 +294,8 @@ extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
     tensor_bytes = (2 * qe + 2 * kve + le) * sizeof(float);
 
     /* Free memory before we take any: the figure the OOM message reports. */
-    HOST_TRY(cudaMemGetInfo(&free_b, &total_b));
+    if ((rc = HOST_CALL(cudaMemGetInfo(&free_b, &total_b), msg, msg_len)))
+        goto done;
 
     /* Allocate everything first, the workspace (the big one for step 04)
      * before the tensors' copies: a run that cannot fit fails here, before
@@ -277,16 +317,23 @@ extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
     if ((rc = attn_timer_open(&t, bench, tensor_bytes, msg, msg_len)))
         goto done;
 
-    HOST_TRY(cudaMemcpyAsync(dq, q, qe * sizeof(float), cudaMemcpyHostToDevice, t.stream));
-    HOST_TRY(cudaMemcpyAsync(dk, k, kve * sizeof(float), cudaMemcpyHostToDevice, t.stream));
-    HOST_TRY(cudaMemcpyAsync(dv, v, kve * sizeof(float), cudaMemcpyHostToDevice, t.stream));
+    if ((rc = HOST_CALL(cudaMemcpyAsync(dq, q, qe * sizeof(float), cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(cudaMemcpyAsync(dk, k, kve * sizeof(float), cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(cudaMemcpyAsync(dv, v, kve * sizeof(float), cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
+        goto done;
     /* Poison: an element the step does not write keeps ATTN_POISON and the
      * check fails; a workspace value read before it is written is NaN. */
-    HOST_TRY(attn_dev_fill(d_o, qe, ATTN_POISON, t.stream));
-    HOST_TRY(attn_dev_fill(dlse, le, ATTN_POISON, t.stream));
-    if (ws_bytes)
-        HOST_TRY(cudaMemsetAsync(ws, 0xff, ws_bytes, t.stream)); /* NaN bits */
-    HOST_TRY(cudaStreamSynchronize(t.stream));
+    if ((rc = HOST_CALL(attn_dev_fill(d_o, qe, ATTN_POISON, t.stream), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(attn_dev_fill(dlse, le, ATTN_POISON, t.stream), msg, msg_len)))
+        goto done;
+    if (ws_bytes &&
+        (rc = HOST_CALL(cudaMemsetAsync(ws, 0xff, ws_bytes, t.stream), msg, msg_len)))
+        goto done; /* NaN bits */
+    if ((rc = HOST_CALL(cudaStreamSynchronize(t.stream), msg, msg_len)))
+        goto done;
 
     /* Without --bench: one run, timed (it includes one-time setup such as a
      * cuBLAS handle's creation; --bench gives the steady-state figure). */
@@ -300,11 +347,15 @@ extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
         st->runs = runs;
     }
     /* Catch asynchronous faults of the last run before reading results. */
-    HOST_TRY(cudaStreamSynchronize(t.stream));
-    HOST_TRY(cudaGetLastError());
+    if ((rc = HOST_CALL(cudaStreamSynchronize(t.stream), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(cudaGetLastError(), msg, msg_len)))
+        goto done;
 
-    HOST_TRY(cudaMemcpy(o, d_o, qe * sizeof(float), cudaMemcpyDeviceToHost));
-    HOST_TRY(cudaMemcpy(lse, dlse, le * sizeof(float), cudaMemcpyDeviceToHost));
+    if ((rc = HOST_CALL(cudaMemcpy(o, d_o, qe * sizeof(float), cudaMemcpyDeviceToHost), msg, msg_len)))
+        goto done;
+    if ((rc = HOST_CALL(cudaMemcpy(lse, dlse, le * sizeof(float), cudaMemcpyDeviceToHost), msg, msg_len)))
+        goto done;
     if (st)
         st->extra_bytes = ws_bytes;
 

@@ -1,7 +1,7 @@
 /**
  * @file gpu_host.h
  * @brief Host-side helpers the GPU runners share (gpu_host.cu, the forward;
- * gpu_bwd_host.cu, the backward): the error macro, device allocation,
+ * gpu_bwd_host.cu, the backward): the error check, device allocation,
  * poisoning, the L2 flush buffer. nvcc only; plumbing, not a lesson.
  */
 #ifndef ATTN_GPU_HOST_H
@@ -13,21 +13,18 @@
 #include "common.h"
 
 /**
- * A runner's check of a CUDA call: on failure, fill `msg` (of `msg_len`)
- * with the call's text and CUDA's message, clear the (non-sticky) error so
- * later launch checks do not see it, set `rc` = 3 and jump to `done`.
+ * A runner's check of a CUDA call: 0 when @p e is cudaSuccess; otherwise
+ * a one-line message in @p msg (of @p msg_len bytes) with the call's text
+ * @p what, its place and CUDA's message, the (non-sticky) error cleared so
+ * later launch checks do not see it, and ATTN_EXIT_RESOURCE (3).
  */
-#define HOST_TRY(call)                                                        \
-    do {                                                                      \
-        cudaError_t e_ = (call);                                              \
-        if (e_ != cudaSuccess) {                                              \
-            (void)cudaGetLastError();                                         \
-            snprintf(msg, msg_len, "CUDA error: %s failed at %s:%d: %s",      \
-                     #call, __FILE__, __LINE__, cudaGetErrorString(e_));      \
-            rc = ATTN_EXIT_RESOURCE;                                          \
-            goto done;                                                        \
-        }                                                                     \
-    } while (0)
+int attn_cuda_msg(cudaError_t e, const char *what, const char *file, int line, char *msg,
+                  size_t msg_len);
+
+/** attn_cuda_msg() of a call, with the call's own text:
+ *  `if ((rc = HOST_CALL(cudaMemcpy(...), msg, msg_len))) goto done;` */
+#define HOST_CALL(call, msg, msg_len) \
+    attn_cuda_msg((call), #call, __FILE__, __LINE__, (msg), (msg_len))
 
 /** cudaMalloc of @p bytes (NULL and success for 0); a failure is cleared. */
 cudaError_t attn_dev_alloc(void **ptr, size_t bytes);

@@ -9,7 +9,7 @@
 
 int attn_problem_validate(const attn_problem *p, char *msg, size_t msg_len)
 {
-    /* Each check names the flag and the allowed range (DESIGN.md). */
+    /* Each check names the flag and the allowed range (notes/design.md). */
     if (p->batch < 1 || p->batch > 65535) {
         snprintf(msg, msg_len, "--batch must be in 1..65535 (got %d)", p->batch);
         return ATTN_EXIT_BAD_INPUT;

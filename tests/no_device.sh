@@ -1,14 +1,14 @@
 #!/bin/sh
 # The GPU step programs on a machine with no usable CUDA device (CI's):
 # each must exit 3 with one line on stderr that says "no CUDA device",
-# print nothing on stdout and write no output file (DESIGN.md: exit codes);
+# print nothing on stdout and write no output file (notes/design.md: exit codes);
 # bad input (--seq 0) still gives exit 2 there: flags are checked first.
 # Ends with a Check-style summary line, so tests/run_suites.sh counts it.
 # Where a device is present (a program runs and passes) it is skipped, and
 # says so; where nvcc is missing there are no GPU programs to try.
 BIN=${BIN:-build/bin}
 progs=""
-for f in steps/*/attention.cu; do
+for f in steps/*/launch.cu; do
   s=$(basename "$(dirname "$f")")
   [ -x "$BIN/$s" ] && progs="$progs $s"
 done

@@ -3,7 +3,7 @@
  * @brief Step 07 on the CPU: the FlashAttention-2 backward, tiled like
  * step 03, P rebuilt from Q, K and the saved LSE.
  *
- * The same algorithm as the kernel in attention.cu, written as plain loops
+ * The same algorithm as the kernels in kernel.cuh, written as plain loops
  * so that CI (no GPU) runs it and a learner can step through it:
  *
  *     δ_i = rowsum(dO_i ∘ O_i)                    one float per query row

@@ -4,7 +4,7 @@
  * with cuBLAS — P, dP and dS materialized, O(N²) device memory.
  *
  * What a framework's "math" attention does for the backward, and what the
- * recomputing kernel (attention.cu) is verified against and timed beside:
+ * recomputing kernel (kernel.cuh) is verified against and timed beside:
  *
  *     S  = scale · Q Kᵀ               GEMM        → workspace (then P, in place)
  *     P  = softmax(S)                 our kernel  (the standard forward stores this)
@@ -28,17 +28,11 @@
 
 #include "backward.h"
 #include "cuda_check.h"
+#include "device/visibility.cuh"
+#include "device/warp.cuh"
 
 #define THREADS 256 /**< 8 warps, one row each */
 #define WARP 32     /**< threads per warp */
-
-static __device__ __forceinline__ int keys_visible(int i, int sq, int sk, int causal)
-{
-    if (!causal)
-        return sk;
-    long long n = (long long)i + sk - sq + 1;
-    return n < 0 ? 0 : (n > sk ? sk : (int)n);
-}
 
 /*
  * P = softmax(S) in place, one warp per row; masked keys get P = 0 and a
@@ -57,12 +51,10 @@ static __global__ void softmax_kernel(float *s, size_t rows, int sq, int sk, int
     float m = -INFINITY, l = 0.0f;
     for (int j = lane; j < n; j += WARP)
         m = fmaxf(m, row[j]);
-    for (int off = 16; off > 0; off /= 2)
-        m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+    m = warp_allreduce_max<WARP>(m);
     for (int j = lane; j < n; j += WARP)
         l += expf(row[j] - m);
-    for (int off = 16; off > 0; off /= 2)
-        l += __shfl_xor_sync(0xffffffffu, l, off);
+    l = warp_allreduce_sum<WARP>(l);
     for (int j = lane; j < sk; j += WARP)
         row[j] = j < n ? expf(row[j] - m) / l : 0.0f;
 }
@@ -84,23 +76,16 @@ static __global__ void ds_kernel(const float *pr, float *ds, size_t rows, int sq
     float delta = 0.0f;
     for (int j = lane; j < n; j += WARP)
         delta += p[j] * x[j];
-    for (int off = 16; off > 0; off /= 2)
-        delta += __shfl_xor_sync(0xffffffffu, delta, off);
+    delta = warp_allreduce_sum<WARP>(delta);
     for (int j = lane; j < sk; j += WARP)
         x[j] = j < n ? p[j] * (x[j] - delta) : 0.0f;
 }
 
-static cublasHandle_t g_handle = NULL;
-
-static int get_handle(cublasHandle_t *out)
-{
-    if (!g_handle) {
-        CUBLAS_CHECK(cublasCreate(&g_handle));
-        CUBLAS_CHECK(cublasSetMathMode(g_handle, CUBLAS_DEFAULT_MATH)); /* fp32, no TF32 */
-    }
-    *out = g_handle;
-    return 0;
-}
+/* The two row kernels over all R rows, a warp each. (tests/emu07 defines
+ * LAUNCH_ROWS as a host loop, to run this file's call sequence on a CPU.) */
+#ifndef LAUNCH_ROWS
+#define LAUNCH_ROWS(kernel, blocks, stream) kernel<<<(blocks), THREADS, 0, (stream)>>>
+#endif
 
 /** P and dP/dS: 2·B·Hq·Sq·Sk floats. */
 extern "C" size_t attn07_standard_workspace_bytes(const attn_problem *p)
@@ -148,14 +133,14 @@ extern "C" int attn07_standard_backward(const attn_problem *p, const float *q, c
     (void)o, (void)lse, (void)deterministic;
     if (!workspace)
         return ATTN_EXIT_BAD_INPUT;
-    if (get_handle(&h))
+    if (attn_cublas_handle(&h))
         return ATTN_EXIT_RESOURCE;
     CUBLAS_CHECK(cublasSetStream(h, stream));
 
     /* S = scale · Q Kᵀ into the P buffer, then P = softmax(S) in place */
     CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_T, CUBLAS_OP_N, sk, n, d, &scale, k, d,
                                            sKV, q, d, sQ, &zero, pr, sk, sP, batches));
-    softmax_kernel<<<row_blocks, THREADS, 0, stream>>>(pr, rows, sq, sk, p->causal);
+    LAUNCH_ROWS(softmax_kernel, row_blocks, stream)(pr, rows, sq, sk, p->causal);
     CUDA_CHECK_LAUNCH();
     /* dV = Pᵀ dO */
     CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_T, d, sk, n, &one, dout, d,
@@ -164,7 +149,7 @@ extern "C" int attn07_standard_backward(const attn_problem *p, const float *q, c
     CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_T, CUBLAS_OP_N, sk, n, d, &one, v, d,
                                            sKV, dout, d, sQ, &zero, ds, sk, sP, batches));
     /* dS = P ∘ (dP − δ), over dP */
-    ds_kernel<<<row_blocks, THREADS, 0, stream>>>(pr, ds, rows, sq, sk, p->causal);
+    LAUNCH_ROWS(ds_kernel, row_blocks, stream)(pr, ds, rows, sq, sk, p->causal);
     CUDA_CHECK_LAUNCH();
     /* dQ = scale · dS K */
     CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, d, n, sk, &scale, k, d,

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Long sequences (issue 3, item 8), B = 1, Hq = 32, D = 128, fp32:
+# Long sequences, B = 1, Hq = 32, D = 128, fp32:
 #  - step 04 at N = 4096, 8192, 16384, … until S and P no longer fit: it must
 #    exit 3 and say how many bytes it needed and how many were free;
 #  - step 06 at N = 131072, checked against the float64 oracle on sampled

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Forward + backward peers for step 07: PyTorch SDPA (EFFICIENT_ATTENTION and
-MATH backends), fp32, TF32 off, B = 1, Hq = 32, on the shapes of issue 4.
+MATH backends), fp32, TF32 off, B = 1, Hq = 32, on the shapes of step 07's
+benchmark (N = 1024, 4096, 16384; D = 64, 128; causal off and on).
 
 Prints one CSV line per point (backend, N, D, causal, ms of forward+backward,
 TFLOP/s by the FlashAttention convention: forward 4·B·H·N²·D (halved when

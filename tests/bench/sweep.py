@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The benchmark sweep behind `make bench` (DESIGN.md, issue 3).
+"""The benchmark sweep behind `make bench` (notes/design.md, "Benchmark and timing").
 
 For every step program present under build/bin (or those named by --steps),
 run it with --bench --no-check over N in {512 .. 16384}, D in {64, 128},

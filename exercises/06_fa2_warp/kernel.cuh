@@ -1,10 +1,10 @@
 /**
- * @file exercises/06_fa2_warp/attention.cu
- * @brief Exercise 06 (fill in the TODOs; README.md beside this file): the FlashAttention-2 kernel — grid over Q blocks, warps
- * own rows, O_i in registers, one normalization at the end.
+ * @file steps/06_fa2_warp/kernel.cuh
+ * @brief Step 06's idea: the FlashAttention-2 kernel — grid over Q blocks,
+ * warps own rows, O_i in registers, one normalization at the end.
  *
- * **What this step adds over step 05.** The same tiles and the same online
- * softmax, reorganized the way FlashAttention-2 does it:
+ * The same tiles and the same online softmax as step 05, reorganized the
+ * way FlashAttention-2 does it:
  *
  *     grid over (Q block i, batch·head)   B·Hq·Tr blocks instead of B·Hq
  *     Q_i → shared memory, once
@@ -18,93 +18,22 @@
  *         O_i = e^{m_old - m_i} O_i + P_ij V_j    O_i in registers, never divided here
  *     O_i = O_i / l_i,  lse_i = m_i + ln(l_i)     once, at the end
  *
- * The loop swap is the big one: a block owns one Q block, so O_i, l_i and
- * m_i stay in registers for the whole row (no device-memory round trip per
- * K/V block as in step 05), and the grid has B·Hq·Tr blocks (2048 at B = 1,
- * Hq = 32, N = 4096, D = 64) instead of 32: every SM gets work. Causal
- * blocks that lie wholly above the diagonal are never visited (Tc_i stops at
- * the last key the block's last row sees), which halves causal work, and
- * the block order is reversed so the longest Q blocks start first.
- *
- * The speed comes from register blocking, as in a register-tiled SGEMM:
- * each thread computes a 4×8 tile of S_ij (Bc = 64) and a 4×(D/8) tile of
- * O_i, so every float4 read from shared memory feeds 16 to 64 FMAs; rows and
- * keys are interleaved across lanes (thread rows rg + 4·t, keys g + 8·u) and
- * rows padded, so those float4 reads are free of bank conflicts. On an H100
- * that is 35 TFLOP/s at D = 64 and 38 at D = 128 (N = 4096, about 55% of
- * the fp32 peak), 10-12x step 05: notes/06_fa2_warp.md has the measurements.
- *
- * **Run it.**
- *
- *     make && build/bin/06_fa2_warp --heads 8 --seq 1023 --dim 64 --causal
- *     build/bin/06_fa2_warp --batch 1 --heads 32 --seq 4096 --dim 64 --causal --bench
- *
- * **Limits.** fp32 on CUDA cores (no tensor cores, no TF32: that is step
- * 08). Head dims up to 128: 32, 64 and 128 are compiled tile widths, any
- * other D ≤ 128 runs in the next one up with the columns past D
- * zero-filled; D > 128 is refused (exit 2). No copy/compute overlap: K_j,
- * V_j are loaded by the whole block between two barriers (cp.async
- * pipelining is step 08's lesson); other resident blocks hide part of that
- * latency. Shared memory per block: 68 KB at D = 64 (three blocks per SM),
- * 167 KB at D = 128 (one block of 8 warps); a device with less per block
- * (A100: 163 KB) runs D = 128 with 4 warps and Bc = 32 (77 KB), and one
- * with 64 KB (sm_75) gets exit 3 at D > 32.
+ * The launch (tile choice, shared memory, the entry point) is in launch.cu.
  */
-#include <cuda_runtime.h>
-#include <math.h>
-#include <stdint.h>
+#ifndef ATTN_STEP06_KERNEL_CUH
+#define ATTN_STEP06_KERNEL_CUH
 
-#include "common.h"
-#include "cuda_check.h"
+#include "device/softmax.cuh"
+#include "device/tiles.cuh"
+#include "device/visibility.cuh"
+#include "device/warp.cuh"
 
 /** Rows per thread: lane = 8·rg + g owns rows rg, rg+4, rg+8, rg+12 of its warp's 16. */
 #define TM 4
 /** Query rows per warp. A block of NW warps owns Br = 16·NW rows of Q. */
 #define WARP_ROWS (4 * TM)
-#define FULL_MASK 0xffffffffu
+/** log2(e): exp(x) = exp2(x·log2 e), and exp2f is one MUFU instruction. */
 #define LOG2E 1.4426950408889634f
-
-/* Keys query row i sees, in 0..Sk (causal is aligned bottom-right). The
- * device twin of attn_keys_visible(). */
-static __device__ __forceinline__ int keys_visible(int i, int sq, int sk, int causal)
-{
-    if (!causal)
-        return sk;
-    long long n = (long long)i + sk - sq + 1;
-    return n < 0 ? 0 : (n > sk ? sk : (int)n);
-}
-
-/*
- * Copy rows [row0, row0 + R) of a row-major [n, d] matrix into a shared
- * tile [R][LD], zero-filling rows >= n and columns >= d (up to D). Zeros
- * matter: a zero column adds nothing to Q·Kᵀ, a zero V row nothing to P·V,
- * so tails and padded head dims need no special case in the math.
- * vec: d % 4 == 0 and 16-byte aligned pointers → one float4 per thread
- * and loop trip; consecutive threads read consecutive 16 bytes (coalesced).
- */
-template <int R, int D, int LD, int NT>
-static __device__ __forceinline__ void load_tile(float *tile, const float *src,
-                                                 int row0, int n, int d, int vec)
-{
-    if (vec) {
-#pragma unroll
-        for (int it = 0; it < (R * D / 4 + NT - 1) / NT; it++) {
-            const int idx = it * NT + threadIdx.x;
-            if ((R * D / 4) % NT != 0 && idx >= R * D / 4)
-                break;
-            const int r = idx / (D / 4), c = idx % (D / 4) * 4;
-            float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            if (row0 + r < n && c < d)
-                x = *reinterpret_cast<const float4 *>(src + (size_t)(row0 + r) * d + c);
-            *reinterpret_cast<float4 *>(tile + r * LD + c) = x;
-        }
-    } else {
-        for (int idx = threadIdx.x; idx < R * D; idx += NT) {
-            const int r = idx / D, c = idx % D;
-            tile[r * LD + c] = (row0 + r < n && c < d) ? src[(size_t)(row0 + r) * d + c] : 0.0f;
-        }
-    }
-}
 
 /*
  * One K/V block for this thread's 4 rows: S_ij, the online softmax, O_i += P_ij V_j.
@@ -178,16 +107,14 @@ static __device__ __forceinline__ void block_step(
             s[t][u] = x;
             mx = fmaxf(mx, x);
         }
-        /* TODO(6.1): mx is this thread's max over its own keys; make it the
-         * max over the 8 lanes that share the row (__shfl_xor_sync) — ~3 lines */
-        /* A max of -inf means "no key yet": subtract 0 instead, so masked
-         * scores give exp(-inf) = 0, never exp(-inf - (-inf)) = NaN. */
-        const float m_use = (mx == -INFINITY) ? 0.0f : mx;
+        mx = warp_allreduce_max<8>(mx);
+        /* The -inf guard: a max of -inf means "no key yet"; subtract 0
+         * instead, so masked scores give exp(-inf) = 0, never NaN. */
+        const float m_use = softmax_guard(mx);
         /* exp(x) as exp2f(x · log2 e): one MUFU.EX2 and a multiply, where
          * expf() adds range reduction. The difference s - m is taken first
          * (exact when s is near m), so large logits round as in step 01. */
-        /* TODO(6.2): alpha = e^{m_old - m_new}, with exp2f (see above) — ~1 line */
-        const float alpha = 1.0f;
+        const float alpha = exp2f((m_i[t] - m_use) * LOG2E); /* e^{m_old - m_new}; 0 from -inf */
         m_i[t] = mx;
 
         /* P_ij = exp(S_ij - m_i) into this warp's rows of Ps, for P_ij V_j
@@ -327,10 +254,8 @@ fa2_kernel(const float *__restrict__ q, const float *__restrict__ k,
      * no key has l_i = 0 and O_i = 0: O = 0, LSE = -inf. NaN l gives NaN. */
 #pragma unroll
     for (int t = 0; t < TM; t++) {
-        /* TODO(6.6): l = the row's l_i, summed over its 8 lanes; inv = 1 / l,
-         * or 0 for a row that saw no key (l == 0) — ~5 lines */
-        float l = l_i[t];
-        const float inv = 1.0f;
+        const float l = warp_allreduce_sum<8>(l_i[t]);
+        const float inv = (l == 0.0f) ? 0.0f : 1.0f / l;
         const int row = row0 + warp * WARP_ROWS + rg + 4 * t;
         if (row >= sq)
             continue;
@@ -355,101 +280,4 @@ fa2_kernel(const float *__restrict__ q, const float *__restrict__ k,
     }
 }
 
-/** No workspace: m_i, l_i and O_i live in registers. */
-extern "C" size_t attn06_workspace_bytes(const attn_problem *p)
-{
-    (void)p;
-    return 0;
-}
-
-/* What step 06 refuses: head dims over 128 (its widest tile). */
-static int supports06(const attn_problem *p, char *msg, size_t msg_len)
-{
-    if (p->head_dim < 1 || p->head_dim > 128) {
-        snprintf(msg, msg_len, "--dim %d: step 06 supports head dims 1..128",
-                 p->head_dim);
-        return ATTN_EXIT_BAD_INPUT;
-    }
-    return 0;
-}
-
-/* Shared memory of fa2_kernel<D, BC, NW>, in bytes. */
-static size_t smem06(int D, int bc, int nw)
-{
-    const int br = nw * WARP_ROWS;
-    return (size_t)(br * (D + 4) + bc * (D + 4) + bc * D + br * (bc + 8)) * sizeof(float);
-}
-
-/* Launch fa2_kernel<D, BC, NW>: raise its shared-memory limit past the
- * default 48 KB, one block per (Q block, batch·head). */
-template <int D, int BC, int NW>
-static int launch06(const attn_problem *p, const float *q, const float *k,
-                    const float *v, float *o, float *lse, cudaStream_t stream, int vec)
-{
-    const size_t smem = smem06(D, BC, NW);
-    const int tr = (p->seqlen_q + NW * WARP_ROWS - 1) / (NW * WARP_ROWS);
-    const long long blocks = (long long)p->batch * p->heads_q * tr;
-    if (blocks > 0x7fffffffLL) {
-        fprintf(stderr, "error: step 06 grid of %lld blocks exceeds 2^31 - 1\n", blocks);
-        return ATTN_EXIT_BAD_INPUT;
-    }
-    CUDA_CHECK(cudaFuncSetAttribute(fa2_kernel<D, BC, NW>,
-                                    cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    fa2_kernel<D, BC, NW><<<(unsigned)blocks, 32 * NW, smem, stream>>>(
-        q, k, v, o, lse, p->heads_q, p->heads_kv, p->seqlen_q, p->seqlen_k,
-        p->head_dim, p->causal, attn_scale(p), vec, tr);
-    CUDA_CHECK_LAUNCH();
-    return 0;
-}
-
-/*
- * q: [B, Hq, Sq, D], k, v: [B, Hkv, Sk, D], o: [B, Hq, Sq, D], lse: [B, Hq, Sq]
- * workspace: none (attn06_workspace_bytes() is 0).
- *
- * Tile per head dim (H100, B = 1, Hq = 32, N = 4096, notes/06_fa2_warp.md):
- *   D <= 64:  4 warps, Br = 64, Bc = 64: 68 KB, 168 registers, 3 blocks/SM.
- *             8 warps (Br = 128) measured 9% slower: 188 registers x 256
- *             threads leave room for one block per SM.
- *   D = 128:  8 warps, Br = 128, Bc = 64: 167 KB, one block per SM, 37.8
- *             TFLOP/s; 4 warps with Bc = 32 (77 KB, two blocks) gave 32.2.
- *             Devices with less shared memory per block (A100: 163 KB) get
- *             the 4-warp tile.
- */
-extern "C" int attn06_forward(const attn_problem *p, const float *q,
-                              const float *k, const float *v, float *o,
-                              float *lse, void *workspace,
-                              struct CUstream_st *stream)
-{
-    const int d = p->head_dim;
-    /* float4 loads need d % 4 == 0 and 16-byte aligned tensors (cudaMalloc's
-     * are; a library caller's offset pointer may not be). */
-    const int vec = d % 4 == 0 &&
-                    (((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)o) & 15) == 0;
-    int dev = 0, optin = 0;
-    (void)workspace;
-    if (d < 1 || d > 128)
-        return ATTN_EXIT_BAD_INPUT;
-    CUDA_CHECK(cudaGetDevice(&dev));
-    CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    if (d <= 32 && smem06(32, 64, 4) <= (size_t)optin)
-        return launch06<32, 64, 4>(p, q, k, v, o, lse, stream, vec);
-    if (d <= 64 && smem06(64, 64, 4) <= (size_t)optin)
-        return launch06<64, 64, 4>(p, q, k, v, o, lse, stream, vec);
-    if (d > 64 && smem06(128, 64, 8) <= (size_t)optin)
-        return launch06<128, 64, 8>(p, q, k, v, o, lse, stream, vec);
-    if (d > 64 && smem06(128, 32, 4) <= (size_t)optin)
-        return launch06<128, 32, 4>(p, q, k, v, o, lse, stream, vec);
-    fprintf(stderr, "error: step 06 needs %zu bytes of shared memory per block at D = %d; "
-                    "this device offers %d\n",
-            smem06(d <= 32 ? 32 : d <= 64 ? 64 : 128, d <= 64 ? 64 : 32, 4), d, optin);
-    return ATTN_EXIT_RESOURCE;
-}
-
-/** Step 06's descriptor: what the driver and the test suites run. */
-extern "C" const attn_step attn06_step = {
-    "06", "fa2_warp", 1, NULL, attn06_forward, attn06_workspace_bytes,
-    supports06, attn_gpu_run};
-
-#ifdef ATTN_STEP_MAIN
-int main(int argc, char **argv) { return attn_step_main(argc, argv, &attn06_step); }
-#endif
+#endif /* ATTN_STEP06_KERNEL_CUH */

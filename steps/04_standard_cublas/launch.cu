@@ -1,5 +1,5 @@
 /**
- * @file steps/04_standard_cublas/attention.cu
+ * @file steps/04_standard_cublas/launch.cu
  * @brief Step 04: standard attention on the GPU — GEMM, softmax, GEMM.
  *
  * **What this step adds over step 03.** Nothing algorithmic: it goes back
@@ -7,7 +7,7 @@
  * framework's "math" path does it:
  *
  *     S = scale · Q Kᵀ      cuBLAS SGEMM, written to device memory
- *     P = softmax(S)        our kernel: one warp per row, shuffle reductions
+ *     P = softmax(S)        our kernel (kernel.cuh): one warp per row, shuffle reductions
  *     O = P V               cuBLAS SGEMM, reading P back from device memory
  *
  * S and P are B·Hq·Sq·Sk floats each: O(N²) memory, and O(N²) bytes that
@@ -35,163 +35,10 @@
  * extra_bytes counts S and P only.
  */
 #include <cublas_v2.h>
-#include <cuda_runtime.h>
-#include <math.h>
 
 #include "common.h"
 #include "cuda_check.h"
-
-/** Threads per block of the softmax and fix-up kernels: 8 warps, 8 rows. */
-#define SOFTMAX_THREADS 256
-/** Threads per warp: one warp owns one row of S. */
-#define WARP 32
-
-/* Keys row i may see: j < n (causal is aligned bottom-right, DESIGN.md).
- * The device twin of attn_keys_visible(). */
-static __device__ __forceinline__ int keys_visible(int i, int sq, int sk, int causal)
-{
-    if (!causal)
-        return sk;
-    long long n = (long long)i + sk - sq + 1;
-    return n < 0 ? 0 : (n > sk ? sk : (int)n);
-}
-
-/* l · exp(m - m_new): a running sum l taken against max m, re-expressed
- * against the new max m_new >= m. When m == m_new the factor is exactly 1 —
- * also when both are -inf (a lane that has seen no finite score yet), where
- * exp(-inf - (-inf)) would be NaN. A NaN in l always survives: NaN · 0 and
- * NaN · 1 are NaN, so a row that met a NaN score stays NaN through every
- * rescale and merge. */
-static __device__ __forceinline__ float rescale(float l, float m, float m_new)
-{
-    return l * (m == m_new ? 1.0f : expf(m - m_new));
-}
-
-/*
- * Row-wise softmax of S into P, and the row's LSE.
- *   s:   [R, Sk]  scaled scores, R = B·Hq·Sq rows (row r = (b·Hq + h)·Sq + i)
- *   p:   [R, Sk]  probabilities; 0 at every masked position (GEMM 2 reads all Sk)
- *   lse: [R]      m_i + ln(l_i); -inf for a row that sees no key
- * One warp per row: lane t handles columns t, t+32, t+64, … (consecutive
- * lanes read consecutive floats: each warp-wide load is one 128-byte line).
- *
- * Two passes over the row instead of the textbook three (max, sum, write):
- * pass 1 keeps, per lane, a running max m and a running sum l rescaled when
- * m grows — step 02's online softmax — and the 32 partial (m, l) pairs are
- * merged with __shfl_xor_sync. That saves one full read of S (4·Sq·Sk bytes
- * per head), the largest of the softmax's costs.
- *
- * NaN: fmaxf() ignores a NaN, but exp(NaN - m) is NaN, so l, every P_ij of
- * the row and its LSE become NaN — exactly the rows whose visible scores
- * hold a NaN. Masked scores are never read, so a NaN key row j (which makes
- * S_ij NaN in every row, masked or not) reaches only rows that see key j.
- */
-static __global__ void softmax_rows_kernel(const float *__restrict__ s,
-                                    float *__restrict__ p,
-                                    float *__restrict__ lse, size_t rows,
-                                    int sq, int sk, int causal)
-{
-    const int lane = threadIdx.x % WARP;
-    const size_t r = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
-    if (r >= rows)
-        return; /* whole warp leaves together: r is uniform across the warp */
-
-    const int i = (int)(r % (size_t)sq);
-    const int n = keys_visible(i, sq, sk, causal);
-    const float *s_row = s + r * (size_t)sk; /* size_t: R·Sk passes 2^31 at long N */
-    float *p_row = p + r * (size_t)sk;
-
-    /* Pass 1: per-lane online max and sum over the visible keys j < n. */
-    float m = -INFINITY, l = 0.0f;
-    for (int j = lane; j < n; j += WARP) {
-        float x = s_row[j];
-        float m_new = fmaxf(m, x);
-        l = rescale(l, m, m_new) + expf(x - m_new);
-        m = m_new;
-    }
-    /* Merge the 32 lanes' (m, l): a butterfly, so every lane ends with the
-     * row's m_i and l_i. A lane that saw no key has (m, l) = (-inf, 0). */
-    for (int off = WARP / 2; off > 0; off /= 2) {
-        float m_o = __shfl_xor_sync(0xffffffffu, m, off);
-        float l_o = __shfl_xor_sync(0xffffffffu, l, off);
-        float m_new = fmaxf(m, m_o);
-        l = rescale(l, m, m_new) + rescale(l_o, m_o, m_new);
-        m = m_new;
-    }
-
-    /* Pass 2: write the whole row of P: exp(S_ij - m_i) / l_i where visible,
-     * 0 where masked. A row with no key gets P = 0, so O = 0 (see fix-up). */
-    for (int j = lane; j < sk; j += WARP)
-        p_row[j] = (j < n) ? expf(s_row[j] - m) / l : 0.0f;
-    if (lane == 0)
-        lse[r] = (n == 0) ? -INFINITY : m + logf(l);
-}
-
-/*
- * Causal only: undo NaN that GEMM 2 brings into rows that never see it.
- *   p: [R, Sk], v: [B, Hkv, Sk, D], o: [R, D]
- * O = P V computes o_i = Σ_j P_ij V_j over ALL Sk keys, masked ones with
- * P_ij = 0. IEEE says 0 · NaN = NaN (and 0 · inf = NaN), so a NaN in V row j
- * would turn every row NaN, also the rows i that do not see key j. DESIGN.md
- * wants NaN exactly in the rows that read it. So: a row that has masked keys
- * (n < Sk) and came out with a NaN is recomputed here over its visible keys
- * only, o_i = Σ_{j<n} P_ij V_j. If the NaN was its own (a visible NaN), it
- * comes back; if it came from a masked key, it is gone. One warp per row;
- * rows without NaN (all of them, for finite inputs) just read their D
- * values and leave — about 1% of step 04's time at N = 4096.
- * The recompute is a plain loop, slow (O(n·D) per row, no reuse), and only
- * runs for rows with NaN: correctness of the rare case, not speed.
- */
-static __global__ void causal_nan_fixup_kernel(const float *__restrict__ p,
-                                        const float *__restrict__ v,
-                                        float *__restrict__ o, size_t rows,
-                                        int hq, int hkv, int sq, int sk, int d)
-{
-    const int lane = threadIdx.x % WARP;
-    const size_t r = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
-    if (r >= rows)
-        return;
-    const int i = (int)(r % (size_t)sq);
-    const int n = keys_visible(i, sq, sk, 1);
-    if (n == sk)
-        return; /* sees every key: any NaN in its O is genuinely its own */
-
-    float *o_row = o + r * (size_t)d;
-    int has_nan = 0;
-    for (int c = lane; c < d; c += WARP)
-        has_nan |= isnan(o_row[c]);
-    if (!__any_sync(0xffffffffu, has_nan))
-        return;
-
-    const size_t bh = r / (size_t)sq;            /* b·Hq + h */
-    const size_t b = bh / (size_t)hq, h = bh % (size_t)hq;
-    const size_t kv_head = b * hkv + h / (size_t)(hq / hkv);
-    const float *p_row = p + r * (size_t)sk;
-    const float *v_head = v + kv_head * (size_t)sk * d;
-    for (int c = lane; c < d; c += WARP) {
-        float acc = 0.0f;
-        for (int j = 0; j < n; j++)
-            acc += p_row[j] * v_head[(size_t)j * d + c];
-        o_row[c] = acc;
-    }
-}
-
-/* The cuBLAS handle: made on first use and kept (creating one costs about
- * as much as a whole forward at small N). Not thread-safe, like the rest of
- * the step programs. */
-static cublasHandle_t g_handle = NULL;
-
-static int get_handle(cublasHandle_t *out)
-{
-    if (!g_handle) {
-        CUBLAS_CHECK(cublasCreate(&g_handle));
-        /* Default math: SGEMM in true fp32 on CUDA cores. (TF32 would need
-         * CUBLAS_TF32_TENSOR_OP_MATH; we never ask for it.) */
-        CUBLAS_CHECK(cublasSetMathMode(g_handle, CUBLAS_DEFAULT_MATH));
-    }
-    *out = g_handle;
-    return 0;
-}
+#include "kernel.cuh"
 
 /** S and P: 2·B·Hq·Sq·Sk floats, in size_t (this exceeds 2^32 at long N). */
 extern "C" size_t attn04_workspace_bytes(const attn_problem *p)
@@ -244,7 +91,7 @@ extern "C" int attn04_forward(const attn_problem *p, const float *q,
 
     if (rows == 0)
         return 0;
-    if (get_handle(&h))
+    if (attn_cublas_handle(&h))
         return ATTN_EXIT_RESOURCE;
     CUBLAS_CHECK(cublasSetStream(h, stream));
 

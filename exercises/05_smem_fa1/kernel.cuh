@@ -1,12 +1,11 @@
 /**
- * @file exercises/05_smem_fa1/attention.cu
- * @brief Exercise 05 (fill in the TODOs; README.md beside this file): the FlashAttention-1 kernel — K/V tiles in shared memory,
- * O, l and m in device memory (the paper's Algorithm 1, as written).
+ * @file steps/05_smem_fa1/kernel.cuh
+ * @brief Step 05's idea: the FlashAttention-1 kernel — K/V tiles in shared
+ * memory, O, l and m in device memory (the paper's Algorithm 1, as written).
  *
- * **What this step adds over step 04.** Step 04 writes S and P to device
- * memory: 2·Sq·Sk floats per head, O(N²) bytes and three passes over them.
- * This kernel never materializes S or P. It is step 03's tiled algorithm
- * moved onto the GPU, line for line:
+ * Step 04 writes S and P to device memory: 2·Sq·Sk floats per head, O(N²)
+ * bytes and three passes over them. This kernel never materializes S or P.
+ * It is step 03's tiled algorithm moved onto the GPU, line for line:
  *
  *     one thread block per (batch, head)
  *     for j in 0..Tc-1:                 outer loop: K_j, V_j  (Bc rows) → shared memory
@@ -19,105 +18,18 @@
  *             O_i, l_i, m_i → device memory
  *     lse_i = m_i + ln(l_i)
  *
- * Extra memory is 2·B·Hq·Sq floats (m and l in the workspace): O(N), where
- * step 04 needs O(N²). The price is what Algorithm 1 pays: O, l and m go
- * through device memory on every outer iteration (Tc round trips of O), and
- * the grid has only B·Hq blocks. At B = 1, Hq = 32 that is 32 blocks on an
- * H100's 132 SMs: three quarters of the chip idles. notes/05_smem_fa1.md
- * has the numbers; step 06 fixes both (grid over Q blocks too, O in
- * registers).
- *
- * **Run it.**
- *
- *     make && build/bin/05_smem_fa1 --heads 8 --seq 1023 --dim 64 --causal
- *     build/bin/05_smem_fa1 --batch 4 --heads 33 --seq 4096 --dim 64 --bench --no-check
- *
- * **Limits.** fp32 on CUDA cores. Head dims up to 128: 32, 64 and 128 are
- * compiled tile widths, any other D ≤ 128 runs in the next one up with the
- * columns past D zero-filled; D > 128 is refused (exit 2). Causal masking
- * saves no work here: fully masked (Q_i, K_j) blocks are computed and
- * masked like the others (step 06 skips them). Shared memory: 164.5 KB per
- * block at D = 128 (Br = 128); where the device offers less (A100: 163 KB)
- * the kernel runs with Br = 64, and where even that does not fit (64 KB
- * devices at D > 64) the forward returns exit 3 with the sizes.
+ * The launch (tile choice, shared memory, the entry point) is in launch.cu.
  */
-#include <cuda_runtime.h>
-#include <math.h>
-#include <stdint.h>
+#ifndef ATTN_STEP05_KERNEL_CUH
+#define ATTN_STEP05_KERNEL_CUH
 
-#include "common.h"
-#include "cuda_check.h"
+#include "device/softmax.cuh"
+#include "device/tiles.cuh"
+#include "device/visibility.cuh"
 
 /** Keys per K/V block (columns of S_ij). One thread holds a whole row of
  * S_ij in registers, so Bc is also the length of its score array. */
 #define BC 32
-
-/* Keys query row i sees, in 0..Sk (causal is aligned bottom-right). The
- * device twin of attn_keys_visible(). */
-static __device__ __forceinline__ int keys_visible(int i, int sq, int sk, int causal)
-{
-    if (!causal)
-        return sk;
-    long long n = (long long)i + sk - sq + 1;
-    return n < 0 ? 0 : (n > sk ? sk : (int)n);
-}
-
-/*
- * Copy rows [row0, row0 + R) of a row-major [n, d] matrix into a shared
- * tile [R][LD], zero-filling rows >= n and columns >= d (up to D). Zeros
- * matter: a zero column adds nothing to Q·Kᵀ, a zero V row nothing to P·V,
- * so tails and padded head dims need no special case in the math.
- * vec: d % 4 == 0 and 16-byte aligned pointers → one float4 per thread
- * and loop trip; consecutive threads read consecutive 16 bytes (coalesced).
- */
-template <int R, int D, int LD, int NT>
-static __device__ __forceinline__ void load_tile(float *tile, const float *src,
-                                                 int row0, int n, int d, int vec)
-{
-    if (vec) {
-#pragma unroll
-        for (int it = 0; it < (R * D / 4 + NT - 1) / NT; it++) {
-            const int idx = it * NT + threadIdx.x;
-            if ((R * D / 4) % NT != 0 && idx >= R * D / 4)
-                break;
-            const int r = idx / (D / 4), c = idx % (D / 4) * 4;
-            float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            if (row0 + r < n && c < d)
-                x = *reinterpret_cast<const float4 *>(src + (size_t)(row0 + r) * d + c);
-            *reinterpret_cast<float4 *>(tile + r * LD + c) = x;
-        }
-    } else {
-        for (int idx = threadIdx.x; idx < R * D; idx += NT) {
-            const int r = idx / D, c = idx % D;
-            tile[r * LD + c] = (row0 + r < n && c < d) ? src[(size_t)(row0 + r) * d + c] : 0.0f;
-        }
-    }
-}
-
-/* The reverse of load_tile for the rows < n and columns < d of the tile. */
-template <int R, int D, int LD, int NT>
-static __device__ __forceinline__ void store_tile(float *dst, const float *tile,
-                                                  int row0, int n, int d, int vec)
-{
-    if (vec) {
-#pragma unroll
-        for (int it = 0; it < (R * D / 4 + NT - 1) / NT; it++) {
-            const int idx = it * NT + threadIdx.x;
-            if ((R * D / 4) % NT != 0 && idx >= R * D / 4)
-                break;
-            const int r = idx / (D / 4), c = idx % (D / 4) * 4;
-            if (row0 + r < n && c < d)
-                *reinterpret_cast<float4 *>(dst + (size_t)(row0 + r) * d + c) =
-                    *reinterpret_cast<const float4 *>(tile + r * LD + c);
-        }
-    } else {
-        for (int idx = threadIdx.x; idx < R * D; idx += NT) {
-            const int r = idx / D, c = idx % D;
-            if (row0 + r < n && c < d)
-                dst[(size_t)(row0 + r) * d + c] = tile[r * LD + c];
-        }
-    }
-}
 
 /*
  * Algorithm 1, line 12, for this thread's row:
@@ -128,7 +40,7 @@ static __device__ __forceinline__ void store_tile(float *dst, const float *tile,
  *   vs:    [Bc][D] V_j
  * MASKED: only keys c < n_vis enter the sum (n_vis may be <= 0: none). Setting p = 0 is not enough:
  * 0 · NaN = NaN, so a NaN in a V row this query does not see would leak in
- * (DESIGN.md: NaN reaches exactly the rows that read it). The predicate
+ * (the NaN rule: NaN reaches exactly the rows that read it). The predicate
  * costs a compare per key, so it is only compiled into the rows that have
  * masked keys in this block.
  */
@@ -249,19 +161,26 @@ fa1_kernel(const float *__restrict__ q, const float *__restrict__ k,
              * computed with: a NaN key row must not reach rows that do not
              * see it. fmaxf() drops a NaN, but expf(NaN - m) is NaN, so a
              * visible NaN still reaches P~, l~ and O. */
-            float m_t = -INFINITY, l_t = 0.0f;
-            /* TODO(5.2): scale the visible scores (c < n_vis), set the others
-             * to -inf, take their max m_t; then overwrite s[c] with P~_ij
-             * (expf(s[c] - m_t) where visible, exactly 0 elsewhere) and sum
-             * it into l_t — ~12 lines */
+            float m_t = -INFINITY;
+#pragma unroll
+            for (int c = 0; c < BC; c++) {
+                s[c] = (c < n_vis) ? s[c] * scale : -INFINITY;
+                m_t = fmaxf(m_t, s[c]);
+            }
+            float l_t = 0.0f;
+#pragma unroll
+            for (int c = 0; c < BC; c++) {
+                s[c] = (c < n_vis) ? expf(s[c] - m_t) : 0.0f; /* s now holds P~_ij */
+                l_t += s[c];
+            }
 
             /* Line 11: m_new = max(m_i, m~), l_new = e^{m_i - m_new} l_i +
              * e^{m~ - m_new} l~. A max of -inf means "no key yet": its
              * factor is 0, never exp(-inf - (-inf)) = NaN. */
-            /* TODO(5.3): m_new, alpha = e^{m_i - m_new}, beta = e^{m~ - m_new}
-             * (0 when the max in the exponent is -inf), l_new — ~4 lines */
-            const float m_new = m_i, alpha = 0.0f, beta = 0.0f, l_new = l_i;
-            (void)m_t, (void)l_t;
+            const float m_new = fmaxf(m_i, m_t);
+            const float alpha = expf(m_i - softmax_guard(m_new));
+            const float beta = expf(m_t - softmax_guard(m_new));
+            const float l_new = alpha * l_i + beta * l_t;
 
             /* Line 12: rescale and accumulate O_i, divided by l_new every
              * time (the normalization FA2 defers to the end). Divided, not
@@ -310,94 +229,4 @@ fa1_kernel(const float *__restrict__ q, const float *__restrict__ k,
     }
 }
 
-/** m and l: 2·B·Hq·Sq floats (Algorithm 1 keeps them in HBM). */
-extern "C" size_t attn05_workspace_bytes(const attn_problem *p)
-{
-    return 2 * (size_t)p->batch * p->heads_q * p->seqlen_q * sizeof(float);
-}
-
-/* What step 05 refuses: head dims over 128 (its widest tile). */
-static int supports05(const attn_problem *p, char *msg, size_t msg_len)
-{
-    if (p->head_dim < 1 || p->head_dim > 128) {
-        snprintf(msg, msg_len, "--dim %d: step 05 supports head dims 1..128",
-                 p->head_dim);
-        return ATTN_EXIT_BAD_INPUT;
-    }
-    return 0;
-}
-
-/* Shared memory of fa1_kernel<D, BR>, in bytes. */
-static size_t smem05(int D, int br)
-{
-    return (size_t)(BC * (D + 4) + BC * D + 2 * br * (D + 4)) * sizeof(float);
-}
-
-/* Launch fa1_kernel<D, BR>: raise its shared-memory limit past the default
- * 48 KB, one block per (batch, head). */
-template <int D, int BR>
-static int launch05(const attn_problem *p, const float *q, const float *k,
-                    const float *v, float *o, float *lse, float *ws,
-                    cudaStream_t stream, int vec)
-{
-    const size_t smem = smem05(D, BR);
-    const size_t rows = (size_t)p->batch * p->heads_q * p->seqlen_q;
-    CUDA_CHECK(cudaFuncSetAttribute(fa1_kernel<D, BR>,
-                                    cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    fa1_kernel<D, BR><<<p->batch * p->heads_q, BR, smem, stream>>>(
-        q, k, v, o, lse, ws, ws + rows, p->heads_q, p->heads_kv, p->seqlen_q,
-        p->seqlen_k, p->head_dim, p->causal, attn_scale(p), vec);
-    CUDA_CHECK_LAUNCH();
-    return 0;
-}
-
-/* Br = 128 threads where the device's shared memory allows, else 64. */
-template <int D>
-static int launch05_br(const attn_problem *p, const float *q, const float *k,
-                       const float *v, float *o, float *lse, float *ws,
-                       cudaStream_t stream, int vec)
-{
-    int dev = 0, optin = 0;
-    CUDA_CHECK(cudaGetDevice(&dev));
-    CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    if (smem05(D, 128) <= (size_t)optin)
-        return launch05<D, 128>(p, q, k, v, o, lse, ws, stream, vec);
-    if (smem05(D, 64) <= (size_t)optin)
-        return launch05<D, 64>(p, q, k, v, o, lse, ws, stream, vec);
-    fprintf(stderr, "error: step 05 needs %zu bytes of shared memory per block at D = %d; "
-                    "this device offers %d\n", smem05(D, 64), D, optin);
-    return ATTN_EXIT_RESOURCE;
-}
-
-/*
- * q: [B, Hq, Sq, D], k, v: [B, Hkv, Sk, D], o: [B, Hq, Sq, D], lse: [B, Hq, Sq]
- * workspace: m [B, Hq, Sq] then l [B, Hq, Sq] (attn05_workspace_bytes()).
- */
-extern "C" int attn05_forward(const attn_problem *p, const float *q,
-                              const float *k, const float *v, float *o,
-                              float *lse, void *workspace,
-                              struct CUstream_st *stream)
-{
-    const int d = p->head_dim;
-    /* float4 loads need d % 4 == 0 and 16-byte aligned tensors (cudaMalloc's
-     * are; a library caller's offset pointer may not be). */
-    const int vec = d % 4 == 0 &&
-                    (((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)o) & 15) == 0;
-    float *ws = (float *)workspace;
-    if (d < 1 || d > 128)
-        return ATTN_EXIT_BAD_INPUT;
-    if (d <= 32)
-        return launch05_br<32>(p, q, k, v, o, lse, ws, stream, vec);
-    if (d <= 64)
-        return launch05_br<64>(p, q, k, v, o, lse, ws, stream, vec);
-    return launch05_br<128>(p, q, k, v, o, lse, ws, stream, vec);
-}
-
-/** Step 05's descriptor: what the driver and the test suites run. */
-extern "C" const attn_step attn05_step = {
-    "05", "smem_fa1", 1, NULL, attn05_forward, attn05_workspace_bytes,
-    supports05, attn_gpu_run};
-
-#ifdef ATTN_STEP_MAIN
-int main(int argc, char **argv) { return attn_step_main(argc, argv, &attn05_step); }
-#endif
+#endif /* ATTN_STEP05_KERNEL_CUH */

@@ -1,6 +1,6 @@
 /**
- * @file steps/07_backward/attention.cu
- * @brief Step 07: the FlashAttention-2 backward — P rebuilt from Q, K and
+ * @file steps/07_backward/kernel.cuh
+ * @brief Step 07's idea: the FlashAttention-2 backward — P rebuilt from Q, K and
  * the forward's LSE, grid over (K/V block, batch·Hkv), no N×N buffer.
  *
  * **What this step adds over step 06.** Gradients. The forward (step 06)
@@ -22,73 +22,26 @@
  *
  * The loop order is the forward's turned inside out: a block owns a K/V
  * block, so dK_j and dV_j stay in registers for the whole loop and need no
- * atomics (GQA: the query heads that share a K/V head are summed inside the
- * block, in a fixed order). dQ_i receives a piece from every K/V block, so
- * it is accumulated with atomicAdd: fast, but float addition is not
- * associative and the order in which blocks arrive varies, so dQ differs in
- * the last bits from run to run. `--deterministic` computes dQ instead in a
- * second kernel (dq_kernel, grid over (Q block, batch·Hq)) that walks the
- * K/V blocks in order and recomputes S, P, dP and dS a second time: no
- * atomics, bitwise reproducible, about 40% more FLOPs.
- *
- * **Run it.**
- *
- *     make && build/bin/07_backward --heads 8 --seq 1023 --dim 64 --causal
- *     build/bin/07_backward --heads 32 --seq 4096 --dim 64 --bench --no-check
- *     build/bin/test_gpu_07            the suite: against the stored-P cuBLAS
- *                                      backward (standard_cublas.cu) and the
- *                                      float64 oracle; determinism
- *     build/bin/test_gpu_07 --bench    the trade-off table
- *
- * **Limits.** fp32 on CUDA cores, like step 06. Head dims up to 128 (tiles
- * of 32, 64, 128 columns; other D zero-padded); D > 128 is refused (exit 2).
- * Br = 32, Bc = 64 (dq_kernel: Bc = 32 at D = 128), 256 threads; every
- * product reads shared memory as float4 (S_ij, dP_ij: 5.3 FMAs per load;
- * dV_j, dK_j: 8; dQ_i: 4 at D = 64), P_ij and dS_ij are stored key-major so
- * dV/dK read 4 query rows of a key at once. Shared memory of the main
- * kernel: 45 KiB at D = 32, 69 KiB at D = 64, 117 KiB at D = 128 (sm_75's
- * 64 KiB: D <= 32 only, exit 3 above; one block per SM at D = 128 on an
- * H100; dq_kernel's 75 KiB there fits two). One atomicAdd per dQ element per
- * K/V block in the default mode. NaN in Q, K or V reaches exactly the
- * gradient entries the float64 oracle's does: masked P and dS are chosen,
- * not computed, and in the causal tiles the diagonal crosses
- * (tile_masked()) the products skip the (row, key) pairs the row does not
- * see instead of multiplying by their zero (0 · NaN = NaN). Measured on an
- * H100: notes/07_backward.md.
+ * atomics. The launch (tiles, shared memory, the two modes, the entry
+ * point) is in launch.cu; the same algorithm on the CPU is
+ * backward_cpu.c.
  */
-#include <cuda_runtime.h>
-#include <math.h>
+#ifndef ATTN_STEP07_KERNEL_CUH
+#define ATTN_STEP07_KERNEL_CUH
 
-#include "backward.h"
-#include "cuda_check.h"
+#include "device/tiles.cuh"
+#include "device/visibility.cuh"
+#include "device/warp.cuh"
 
 #define NT 256       /**< threads per block: 16 × 16 */
 #define BR 32        /**< rows of a Q block */
-#define FULL_MASK 0xffffffffu /**< every lane of a warp takes part in a shuffle */
 
-/* Keys query row i sees (0..Sk); the device twin of attn_keys_visible(). */
-static __device__ __forceinline__ int keys_visible(int i, int sq, int sk, int causal)
-{
-    if (!causal)
-        return sk;
-    long long n = (long long)i + sk - sq + 1;
-    return n < 0 ? 0 : (n > sk ? sk : (int)n);
-}
-
-/* Rows [row0, row0 + R) of a row-major [n, d] matrix into a shared tile
- * [R][D + 4], zero-filling rows >= n and columns >= d. Consecutive threads
- * read consecutive floats of a row (coalesced). The +4 pad keeps rows
- * 16-byte aligned for float4 reads and shifts each row by 4 banks, so 8
- * consecutive rows read with float4 at one column cover all 32 banks. */
-template <int R, int D>
-static __device__ __forceinline__ void load_tile(float *tile, const float *src, int row0,
-                                                 int n, int d)
-{
-    for (int idx = threadIdx.x; idx < R * D; idx += NT) {
-        const int r = idx / D, c = idx % D;
-        tile[r * (D + 4) + c] = (row0 + r < n && c < d) ? src[(size_t)(row0 + r) * d + c] : 0.0f;
-    }
-}
+/* Tiles [R][D + 4] (load_tile(), common/device/tiles.cuh) with scalar
+ * loads: consecutive threads read consecutive floats of a row (coalesced).
+ * The +4 pad keeps rows 16-byte aligned for float4 reads and shifts each
+ * row by 4 banks, so 8 consecutive rows read with float4 at one column
+ * cover all 32 banks. */
+#define LD_TILE(D) ((D) + 4)
 
 /*
  * δ_i = rowsum(dO_i ∘ O_i), one warp per row.
@@ -106,8 +59,7 @@ static __global__ void delta_kernel(const float *__restrict__ o, const float *__
     float acc = 0.0f;
     for (int c = lane; c < d; c += 32)
         acc += o[row * d + c] * dout[row * d + c];
-    for (int off = 16; off > 0; off /= 2)
-        acc += __shfl_xor_sync(FULL_MASK, acc, off);
+    acc = warp_allreduce_sum<32>(acc);
     if (lane == 0)
         delta[row] = acc;
 }
@@ -414,8 +366,8 @@ bwd_kv_kernel(const float *__restrict__ q, const float *__restrict__ k,
     const int j0 = j * BC;
     const float *k_bh = k + (size_t)bhk * sk * d, *v_bh = v + (size_t)bhk * sk * d;
 
-    load_tile<BC, D>(Ks, k_bh, j0, sk, d);
-    load_tile<BC, D>(Vs, v_bh, j0, sk, d);
+    load_tile<BC, D, LD_TILE(D), NT>(Ks, k_bh, j0, sk, d, 0);
+    load_tile<BC, D, LD_TILE(D), NT>(Vs, v_bh, j0, sk, d, 0);
 
     /* dK_j, dV_j: thread owns keys ty + TY·a (a < KA), columns 4·tx + 64·cc .. +3 */
     float4 dk_acc[KA][CC], dv_acc[KA][CC];
@@ -433,8 +385,8 @@ bwd_kv_kernel(const float *__restrict__ q, const float *__restrict__ k,
         const float *q_bh = q + bh * sq * d, *do_bh = dout + bh * sq * d;
         for (int i0 = first_row / BR * BR; i0 < sq; i0 += BR) {
             __syncthreads(); /* every thread is done with the previous Q_i, dO_i, P_ij, dS_ij */
-            load_tile<BR, D>(Qs, q_bh, i0, sq, d);
-            load_tile<BR, D>(dOs, do_bh, i0, sq, d);
+            load_tile<BR, D, LD_TILE(D), NT>(Qs, q_bh, i0, sq, d, 0);
+            load_tile<BR, D, LD_TILE(D), NT>(dOs, do_bh, i0, sq, d, 0);
             if (threadIdx.x < BR) {
                 const int row = i0 + threadIdx.x;
                 lse_s[threadIdx.x] = row < sq ? lse[bh * sq + row] : -INFINITY;
@@ -510,8 +462,8 @@ dq_kernel(const float *__restrict__ q, const float *__restrict__ k, const float 
     const size_t bhk = (size_t)b * hkv + hk;
     const float *k_bh = k + bhk * sk * d, *v_bh = v + bhk * sk * d;
 
-    load_tile<BR, D>(Qs, q + (size_t)bh * sq * d, i0, sq, d);
-    load_tile<BR, D>(dOs, dout + (size_t)bh * sq * d, i0, sq, d);
+    load_tile<BR, D, LD_TILE(D), NT>(Qs, q + (size_t)bh * sq * d, i0, sq, d, 0);
+    load_tile<BR, D, LD_TILE(D), NT>(dOs, dout + (size_t)bh * sq * d, i0, sq, d, 0);
     if (threadIdx.x < BR) {
         const int row = i0 + threadIdx.x;
         lse_s[threadIdx.x] = row < sq ? lse[(size_t)bh * sq + row] : -INFINITY;
@@ -530,8 +482,8 @@ dq_kernel(const float *__restrict__ q, const float *__restrict__ k, const float 
 
     for (int j0 = 0; j0 < n_keys; j0 += BC) {
         __syncthreads(); /* every thread is done reading the previous K_j and dS_ij */
-        load_tile<BC, D>(Ks, k_bh, j0, sk, d);
-        load_tile<BC, D>(Vs, v_bh, j0, sk, d);
+        load_tile<BC, D, LD_TILE(D), NT>(Ks, k_bh, j0, sk, d, 0);
+        load_tile<BC, D, LD_TILE(D), NT>(Vs, v_bh, j0, sk, d, 0);
         __syncthreads(); /* K_j, V_j (and, the first time, Q_i, dO_i, LSE_i, δ_i) are in shared memory */
         compute_p_ds<D, BC>(Qs, dOs, Ks, Vs, lse_s, delta_s, NULL, dSsT, i0, j0, sq, sk, causal,
                             scale);
@@ -542,113 +494,4 @@ dq_kernel(const float *__restrict__ q, const float *__restrict__ k, const float 
     store_dq_rows<D, false>(dq, (size_t)bh, acc, i0, sq, d, scale);
 }
 
-/** δ: B·Hq·Sq floats, rounded up to 256 bytes. */
-extern "C" size_t attn07_workspace_bytes(const attn_problem *p)
-{
-    return (attn_lse_elems(p) * sizeof(float) + 255) / 256 * 256;
-}
-
-/* What step 07 refuses: head dims over 128 (its widest tile). */
-static int supports07(const attn_problem *p, char *msg, size_t msg_len)
-{
-    if (p->head_dim < 1 || p->head_dim > 128) {
-        snprintf(msg, msg_len, "--dim %d: step 07 supports head dims 1..128", p->head_dim);
-        return ATTN_EXIT_BAD_INPUT;
-    }
-    return 0;
-}
-
-/* Shared memory of a kernel at tile width D with K/V blocks of BC rows, in
- * bytes (both kernels use the same layout; dq_kernel leaves P_ijᵀ unused). */
-template <int D, int BC>
-static size_t smem07()
-{
-    return (size_t)(2 * BC * (D + 4) + 2 * BR * (D + 4) + 2 * BC * (BR + 4) + 2 * BR) *
-           sizeof(float);
-}
-
-template <int D>
-static int launch07(const attn_problem *p, const float *q, const float *k, const float *v,
-                    const float *o, const float *lse, const float *dout, float *dq, float *dk,
-                    float *dv, int deterministic, float *delta, cudaStream_t stream)
-{
-    const int sq = p->seqlen_q, sk = p->seqlen_k, d = p->head_dim;
-    constexpr int BC = Cols<D>::BC_KV;
-    const int tc = (sk + BC - 1) / BC, tr = (sq + BR - 1) / BR;
-    const size_t rows = attn_lse_elems(p), smem = smem07<D, BC>();
-    const size_t smem_dq = smem07<D, Cols<D>::BC_DQ>();
-    const long long kv_blocks = (long long)p->batch * p->heads_kv * tc;
-    const long long q_blocks = (long long)p->batch * p->heads_q * tr;
-    const float scale = attn_scale(p);
-    if (kv_blocks > 0x7fffffffLL || q_blocks > 0x7fffffffLL) {
-        fprintf(stderr, "error: step 07 grid exceeds 2^31 - 1 blocks\n");
-        return ATTN_EXIT_BAD_INPUT;
-    }
-    /* preprocess: δ = rowsum(dO ∘ O) */
-    delta_kernel<<<(unsigned)((rows + NT / 32 - 1) / (NT / 32)), NT, 0, stream>>>(o, dout, delta,
-                                                                                rows, d);
-    CUDA_CHECK_LAUNCH();
-    if (deterministic) {
-        CUDA_CHECK(cudaFuncSetAttribute(bwd_kv_kernel<D, false>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-        bwd_kv_kernel<D, false><<<(unsigned)kv_blocks, NT, smem, stream>>>(
-            q, k, v, dout, lse, delta, dq, dk, dv, p->heads_q, p->heads_kv, sq, sk, d, p->causal,
-            scale, tc);
-        CUDA_CHECK_LAUNCH();
-        CUDA_CHECK(cudaFuncSetAttribute(dq_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        (int)smem_dq));
-        dq_kernel<D><<<(unsigned)q_blocks, NT, smem_dq, stream>>>(
-            q, k, v, dout, lse, delta, dq, p->heads_q, p->heads_kv, sq, sk, d, p->causal, scale,
-            tr);
-        CUDA_CHECK_LAUNCH();
-    } else {
-        CUDA_CHECK(cudaMemsetAsync(dq, 0, attn_q_elems(p) * sizeof(float), stream));
-        CUDA_CHECK(cudaFuncSetAttribute(bwd_kv_kernel<D, true>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-        bwd_kv_kernel<D, true><<<(unsigned)kv_blocks, NT, smem, stream>>>(
-            q, k, v, dout, lse, delta, dq, dk, dv, p->heads_q, p->heads_kv, sq, sk, d, p->causal,
-            scale, tc);
-        CUDA_CHECK_LAUNCH();
-    }
-    return 0;
-}
-
-/*
- * q, o, dout, dq: [B, Hq, Sq, D]   k, v, dk, dv: [B, Hkv, Sk, D]   lse: [B, Hq, Sq]
- * workspace: δ [B, Hq, Sq] (attn07_workspace_bytes()).
- */
-extern "C" int attn07_backward(const attn_problem *p, const float *q, const float *k,
-                               const float *v, const float *o, const float *lse,
-                               const float *dout, float *dq, float *dk, float *dv,
-                               int deterministic, void *workspace, struct CUstream_st *stream)
-{
-    const int d = p->head_dim;
-    const int D = d <= 32 ? 32 : d <= 64 ? 64 : 128;
-    int dev = 0, optin = 0;
-    if (d < 1 || d > 128 || !workspace)
-        return ATTN_EXIT_BAD_INPUT;
-    CUDA_CHECK(cudaGetDevice(&dev));
-    CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    /* the main kernel's is the larger */
-    const size_t smem = D == 32 ? smem07<32, 64>() : D == 64 ? smem07<64, 64>() : smem07<128, 64>();
-    if (smem > (size_t)optin) {
-        fprintf(stderr, "error: step 07 needs %zu bytes of shared memory per block at D = %d; "
-                        "this device offers %d\n", smem, d, optin);
-        return ATTN_EXIT_RESOURCE;
-    }
-    float *delta = (float *)workspace;
-    if (D == 32)
-        return launch07<32>(p, q, k, v, o, lse, dout, dq, dk, dv, deterministic, delta, stream);
-    if (D == 64)
-        return launch07<64>(p, q, k, v, o, lse, dout, dq, dk, dv, deterministic, delta, stream);
-    return launch07<128>(p, q, k, v, o, lse, dout, dq, dk, dv, deterministic, delta, stream);
-}
-
-/** Step 07's descriptor: the forward it differentiates is step 06. */
-extern "C" const attn_bwd_step attn07_bwd_step = {
-    "07", "backward", &attn06_step, attn07_backward, attn07_workspace_bytes, supports07,
-    attn_bwd_gpu_run};
-
-#ifdef ATTN_STEP_MAIN
-int main(int argc, char **argv) { return attn_bwd_step_main(argc, argv, &attn07_bwd_step); }
-#endif
+#endif /* ATTN_STEP07_KERNEL_CUH */
