@@ -281,7 +281,7 @@ int conf_check_step(const attn_step *step, const attn_step *prev, const attn_pro
     attn_err e = attn_compare(o_got, o_ref, n * D);
     double lse_err = attn_lse_err(lse_got, lse_ref, n);
     /* large logits: fp32 rounding of S dominates; the rule is relative to
-     * the fp32 baseline, as for O (DESIGN.md) */
+     * the fp32 baseline, as for O (notes/design.md) */
     double lse_tol = fmax(ATTN_LSE_TOL, 2 * attn_lse_err(lse_base, lse_ref, n));
     ck_assert_msg(attn_rule_ok(&e, base.max_abs, 2.0, 1e-6),
                   "step %s: max_abs_err %.3g > 2 x %.3g + 1e-6 (nan %zu/%zu, inf %zu) on %s",

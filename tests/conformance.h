@@ -2,7 +2,7 @@
  * @file conformance.h
  * @brief The conformance table every step's suite runs, and its checks.
  *
- * One table of shapes (DESIGN.md / issue 2): (Sq, Sk) pairs with odd
+ * One table of shapes (notes/design.md, "The conformance table"): (Sq, Sk) pairs with odd
  * lengths, head dims 32/64/128, causal on and off, MHA/GQA/MQA, plus the
  * special inputs (rows that see no key, logits of magnitude 1e4, NaN in one
  * row of Q, K or V). A suite registers loop tests over the table with

@@ -1,8 +1,9 @@
 #!/bin/bash
-# The GPU machine's full check, in one call (shared/gpu/README.md): build for
-# the H100, the GPU suites, and compute-sanitizer (memcheck, racecheck,
-# initcheck, synccheck) on every GPU step at small, odd sizes.
-# Steps 04-07 (07 in both dQ modes), the CPU suites too.
+# The GPU machine's full check, in one call: build for sm_90 (H100/H200),
+# the CPU and GPU suites, compute-sanitizer (memcheck, racecheck, initcheck,
+# synccheck) on every GPU step at small, odd sizes (07 in both dQ modes),
+# the tour, and the forward steps timed at N = 4096 (the figures the notes
+# quote, to compare a change against).
 # Run from the project root with .deps/ (the Check packages) present:
 #   bash tests/gpu_check.sh            logs under $OUT (or build/gpu_check)
 # Prints a summary last; exit status 0 only if everything passed.
@@ -23,7 +24,7 @@ el "build (GPU_ARCHS=90)"
 make -j"$(nproc)" GPU_ARCHS=90 "$CK" "$CKL" all > "$OUT/build.txt" 2>&1 || { tail -30 "$OUT/build.txt"; exit 1; }
 
 el "CPU suites"
-BIN=build/bin sh tests/run_suites.sh test_cpu:step01 test_cpu:step02 test_cpu:step03 test_cpu:step07 test_cpu:common > "$OUT/test_cpu.txt" 2>&1 || status=1
+BIN=build/bin sh tests/run_suites.sh $(for f in tests/test_[0-9][0-9].c; do n=${f#tests/test_}; echo "test_cpu:step${n%.c}"; done) test_cpu:common > "$OUT/test_cpu.txt" 2>&1 || status=1
 tail -n 1 "$OUT/test_cpu.txt"
 
 el "GPU suites (no fork)"
@@ -55,6 +56,21 @@ for tool in memcheck racecheck initcheck synccheck; do
 done
 echo "sanitizer runs: $(wc -l < "$OUT/sanitizer.txt"), clean: $(grep -c ' rc=0 PASS' "$OUT/sanitizer.txt")"
 grep -v ' rc=0 PASS' "$OUT/sanitizer.txt" | head
+
+el "tour"
+BIN=build/bin OUT=build/tour sh tests/tour.sh $(ls steps) > "$OUT/tour.txt" 2>&1 || status=1
+tail -n 9 "$OUT/tour.txt"
+
+el "forward steps timed (B = 1, Hq = 32, N = 4096, --bench)"
+for s in 04_standard_cublas 05_smem_fa1 06_fa2_warp; do
+  for d in 64 128; do
+    for c in "" "--causal"; do
+      # shellcheck disable=SC2086 # $c is empty or one flag
+      build/bin/$s --heads 32 --seq 4096 --dim $d $c --bench --no-check 2>&1 | grep '^result:' \
+        | sed -E 's/.*step=([0-9]+).* D=([0-9]+) causal=([01]) ms=([0-9.]+) tflops=([0-9.]+).*/step \1 D=\2 causal=\3 ms=\4 tflops=\5/'
+    done
+  done
+done | tee "$OUT/timing.txt"
 
 el "done"
 git log -1 --format='commit %H' 2>/dev/null || cat .snap/COMMIT 2>/dev/null || true

@@ -16,7 +16,7 @@ START_TEST(conformance)
 }
 END_TEST
 
-/* DESIGN.md: step 01 reaches rel_l2 <= 1e-5 when scaled logits stay within ±10. */
+/* The correctness rule (notes/design.md): step 01 reaches rel_l2 <= 1e-5 when scaled logits stay within ±10. */
 static const attn_problem ACCURACY[] = {
     {1, 2, 2, 64, 64, 64, 0, 0}, {2, 4, 1, 100, 37, 32, 1, 0},
     {1, 2, 1, 300, 300, 128, 1, 0}, {1, 1, 1, 17, 500, 256, 0, 0},

@@ -1,7 +1,7 @@
 /**
  * @file test_07.c
  * @brief Step 07 on the CPU (attn07_backward_cpu): the conformance shapes
- * against the float64 oracle's backward (DESIGN.md's rule, factor 3, scaled
+ * against the float64 oracle's backward (the gradient rule of notes/design.md, factor 3, scaled
  * by step 01's standard backward) and against step 01 itself; rows that see
  * no key; O(N) memory; exit 3 when memory runs out.
  *
@@ -136,7 +136,7 @@ static void check_backward(const attn_problem *pp, conf_kind kind, uint64_t seed
     static const char *names[3] = {"dQ", "dK", "dV"};
     for (int t = 0; t < 3; t++) {
         attn_err b = attn_compare(base[t], ref[t], n[t]);
-        /* DESIGN.md's floor is 1e-6. With the oracle's LSE rounded to float,
+        /* The rule's floor is 1e-6. With the oracle's LSE rounded to float,
          * the LSE is not the one fp32 scores give: P = exp(s − LSE) is off by
          * a few ulp of s even where step 01 is exact (one visible key: P = 1,
          * baseline error 0). That error scales with the gradient, so the

@@ -321,7 +321,7 @@ static int run_program(const attn_step *s, const char *line)
 /* Step 01's program (the driver every CPU step shares). */
 static int step_main(const char *line) { return run_program(&attn01_step, line); }
 
-/* Exit 2 or 3 (DESIGN.md): nothing on stdout, one "error: " line on stderr
+/* Exit 2 or 3 (notes/design.md): nothing on stdout, one "error: " line on stderr
  * containing @p what. */
 static void assert_refused(int rc, int want_rc, const char *what, const char *line)
 {

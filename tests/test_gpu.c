@@ -19,7 +19,7 @@
 /* Each loop test covers conf_shape_count() shapes × CONF_KIND_COUNT kinds:
  * iteration _i is shape _i / CONF_KIND_COUNT with kind _i % CONF_KIND_COUNT.
  * Seeds differ per iteration and per suite, so every check draws fresh
- * inputs (DESIGN.md: never zeros, never the same draw twice). */
+ * inputs (notes/design.md: never zeros, never the same draw twice). */
 static void check_pair(const attn_step *step, const attn_step *prev, int i,
                        uint64_t suite_seed)
 {

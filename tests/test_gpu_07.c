@@ -2,7 +2,7 @@
  * @file test_gpu_07.c
  * @brief GPU suite of step 07: the recomputing backward kernel (atomic and
  * deterministic dQ) and the stored-P cuBLAS backward on the conformance
- * shapes, against the float64 oracle (DESIGN.md's gradient rule: factor 3,
+ * shapes, against the float64 oracle (the gradient rule of notes/design.md: factor 3,
  * scaled by step 01's standard backward on the same inputs) and against
  * each other; every conformance kind (random inputs on every shape; a NaN
  * row of Q, K or V and logits of magnitude 1e4 on the smaller shapes, as
@@ -25,7 +25,7 @@
 #include "backward.h"
 #include "conformance.h"
 
-extern const attn_bwd_step attn07_bwd_step;          /* steps/07_backward/attention.cu */
+extern const attn_bwd_step attn07_bwd_step;          /* steps/07_backward/launch.cu */
 extern const attn_bwd_step attn07_standard_bwd_step; /* steps/07_backward/standard_cublas.cu */
 
 #define REQUIRE(cond, ...)             \
@@ -114,7 +114,7 @@ START_TEST(conformance)
     const size_t n[3] = {qn, kvn, kvn};
     static const char *names[3] = {"dQ", "dK", "dV"};
     double allowed[3];
-    /* DESIGN.md's floor is 1e-6. Where step 01 is exact (Sq = Sk = 1: P = 1,
+    /* The rule's floor is 1e-6. Where step 01 is exact (Sq = Sk = 1: P = 1,
      * dS = dP - δ = 0 exactly), a recomputing backward is not: P =
      * exp(S - LSE) uses the forward's LSE (step 06 rounds S differently)
      * and δ = rowsum(dO ∘ O) uses the forward's O, so dP - δ cancels only

@@ -1,21 +1,67 @@
 /*
  * Step 07's GPU code, run on the CPU (tests/emu07/run.sh builds this):
- *  1. bwd_kv_kernel (atomic and deterministic modes) and dq_kernel, taken
- *     verbatim from steps/07_backward/attention.cu (kernels.inc), run under
- *     shim.h's thread emulation, against attn07_backward_cpu and, under
- *     DESIGN.md's rule, against the float64 oracle;
- *  2. attn07_standard_backward's call sequence (standard.inc), with a
- *     reference SGEMM in place of cuBLAS (cublas_shim.h), against the oracle.
+ *  1. bwd_kv_kernel (atomic and deterministic modes) and dq_kernel, from
+ *     steps/07_backward/kernel.cuh as it is, run under the thread
+ *     emulation of tests/emu07/cuda_runtime.h, against attn07_backward_cpu
+ *     and, under the gradient rule of notes/design.md, the float64 oracle;
+ *  2. steps/07_backward/standard_cublas.cu as it is: its call sequence, with
+ *     a reference SGEMM in place of cuBLAS (tests/emu07/cublas_v2.h) and its
+ *     two row kernels as host loops (LAUNCH_ROWS, below), against the oracle.
  * δ is computed on the host (delta_kernel uses warp shuffles). Exit 0 when
  * every check passes.
  */
-#include "shim.h"
+#include <cuda_runtime.h> /* tests/emu07/cuda_runtime.h: -Itests/emu07 comes first */
+
 #include "common.h"
-#include "kernels.inc"
-#include "cublas_shim.h"
-#define THREADS 256
-#define WARP 32
-#include "standard.inc"
+#include "kernel.cuh" /* steps/07_backward/kernel.cuh */
+
+static int host_keys(int i, int sq, int sk, int causal)
+{
+    if (!causal)
+        return sk;
+    long long n = (long long)i + sk - sq + 1;
+    return n < 0 ? 0 : (n > sk ? sk : (int)n);
+}
+static void host_softmax_kernel(float *s, size_t rows, int sq, int sk, int causal)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float *row = s + r * sk, m = -INFINITY, l = 0;
+        int n = host_keys((int)(r % sq), sq, sk, causal);
+        for (int j = 0; j < n; j++) m = fmaxf(m, row[j]);
+        for (int j = 0; j < n; j++) l += expf(row[j] - m);
+        for (int j = 0; j < sk; j++) row[j] = j < n ? expf(row[j] - m) / l : 0.0f;
+    }
+}
+static void host_ds_kernel(const float *pr, float *ds, size_t rows, int sq, int sk, int causal)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *p = pr + r * sk;
+        float *x = ds + r * sk, d = 0;
+        int n = host_keys((int)(r % sq), sq, sk, causal);
+        for (int j = 0; j < n; j++) d += p[j] * x[j];
+        for (int j = 0; j < sk; j++) x[j] = j < n ? p[j] * (x[j] - d) : 0.0f;
+    }
+}
+
+/* the two row kernels of the stored-P backward, as the host loops above */
+#define LAUNCH_ROWS(kernel, blocks, stream) host_##kernel
+#include "standard_cublas.cu" /* steps/07_backward/standard_cublas.cu */
+
+/* what standard_cublas.cu links against in the real build */
+int attn_cublas_handle(attn_cublas_t *out)
+{
+    static cublasContext ctx;
+    *out = &ctx;
+    return 0;
+}
+extern "C" const attn_step attn06_step = {};
+extern "C" int attn_bwd_gpu_run(const attn_bwd_step *, const attn_problem *, const float *,
+                                const float *, const float *, const float *, float *, float *,
+                                float *, float *, float *, int, const attn_bench_opts *,
+                                attn_bwd_stats *, char *, size_t)
+{
+    return ATTN_EXIT_RESOURCE;
+}
 
 template <class F> static void launch(int blocks, F f)
 {
@@ -66,7 +112,7 @@ static void run(const attn_problem *p, const float *q, const float *k, const flo
     }
 }
 
-/* DESIGN.md's gradient rule for three gradients; prints and returns failures. */
+/* The gradient rule (notes/design.md) for three gradients; prints and returns failures. */
 static int rule(const attn_problem *p, const char *what, float *const got[3],
                 float *const base[3], double *const ref[3])
 {

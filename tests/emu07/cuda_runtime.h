@@ -1,11 +1,15 @@
 /*
- * Host emulation of the CUDA subset step 07's kernels use, so that their
- * indexing, masking and barriers can be checked on a machine without a GPU:
- * one std::thread per CUDA thread, std::barrier for __syncthreads(), a mutex
- * for atomicAdd(), one global array for dynamic shared memory (blocks run
- * one after another). Not a performance model; a race that a real GPU would
- * expose is only likely, not certain, to show up here.
+ * tests/emu07's stand-in for <cuda_runtime.h>: the CUDA subset step 07's
+ * code uses, emulated on the host, so that its indexing, masking and
+ * barriers can be checked on a machine without a GPU. One std::thread per
+ * CUDA thread, std::barrier for __syncthreads(), a mutex for atomicAdd(),
+ * one global array for dynamic shared memory (blocks run one after
+ * another). Not a performance model; a race that a real GPU would expose
+ * is only likely, not certain, to show up here. emu07.cpp compiles the
+ * step's real sources against it (-Itests/emu07 comes first).
  */
+#ifndef EMU07_CUDA_RUNTIME_H
+#define EMU07_CUDA_RUNTIME_H
 #include <algorithm>
 #include <barrier>
 #include <cmath>
@@ -38,3 +42,12 @@ static inline float atomicAdd(float *p, float v)
     return o;
 }
 static inline float __shfl_xor_sync(unsigned, float, int) { abort(); } /* delta_kernel: not emulated */
+
+typedef int cudaError_t;
+enum { cudaSuccess = 0 };
+static inline cudaError_t cudaGetLastError() { return 0; }
+static inline const char *cudaGetErrorString(cudaError_t) { return "emulated"; }
+struct CUstream_st;
+typedef struct CUstream_st *cudaStream_t;
+
+#endif /* EMU07_CUDA_RUNTIME_H */
