@@ -6,7 +6,7 @@
  * row sum; used by step 07 (δ, and the stored-P baseline's softmax).
  *
  * A butterfly: at each stage every lane exchanges with the lane whose index
- * differs in one bit (xor 1, 2, 4, …) and combines. After log2(LANES)
+ * differs in one bit (xor LANES/2, …, 2, 1) and combines. After log2(LANES)
  * stages every lane of each aligned group of LANES lanes holds the
  * group's result; no lane idles, and no shared memory is touched.
  */
@@ -25,17 +25,21 @@ template <int LANES>
 static __device__ __forceinline__ float warp_allreduce_max(float x)
 {
 #pragma unroll
-    for (int off = 1; off < LANES; off *= 2)
+    for (int off = LANES / 2; off > 0; off /= 2)
         x = fmaxf(x, __shfl_xor_sync(ATTN_FULL_MASK, x, off));
     return x;
 }
 
-/** Sum over each aligned group of @p LANES lanes, in every lane of the group. */
+/**
+ * Sum over each aligned group of @p LANES lanes, in every lane of the group.
+ * The order of the additions is fixed (xor LANES/2 first), so the result is
+ * the same bits in every lane and every run.
+ */
 template <int LANES>
 static __device__ __forceinline__ float warp_allreduce_sum(float x)
 {
 #pragma unroll
-    for (int off = 1; off < LANES; off *= 2)
+    for (int off = LANES / 2; off > 0; off /= 2)
         x += __shfl_xor_sync(ATTN_FULL_MASK, x, off);
     return x;
 }

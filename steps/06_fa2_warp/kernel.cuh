@@ -94,7 +94,7 @@ static __device__ __forceinline__ void block_step(
     for (int t = 0; t < TM; t++) {
         /* m_i = max(m_i, rowmax(S_ij)): first over this thread's TN keys,
          * then across the 8 lanes that share the row (lanes 8·rg .. 8·rg+7:
-         * xor 1, 2, 4 stays inside them). After the butterfly all 8 hold it.
+         * xor 4, 2, 1 stays inside them). After the butterfly all 8 hold it.
          * Masked scores are replaced, not computed with: a NaN key row must
          * not reach rows that do not see it. fmaxf() drops a NaN, but a
          * visible NaN still reaches P_ij, l_i and O_i through exp. */
