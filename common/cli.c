@@ -43,7 +43,7 @@ void attn_print_usage(FILE *f, const char *prog)
         prog);
 }
 
-/* Strict integer: the whole string, in [lo, hi]. */
+/** Strict integer: the whole string, in [lo, hi]. */
 static int parse_int(const char *flag, const char *s, long lo, long hi, int *out,
                      char *msg, size_t msg_len)
 {

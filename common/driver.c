@@ -164,7 +164,7 @@ int attn_probe_writable(const char *flag, const char *path, char *msg, size_t n)
     return 0;
 }
 
-/* Rows to check: all of them, or a fixed-seed sample when the oracle is big. */
+/** Rows to check: all of them, or a fixed-seed sample when the oracle is big. */
 static int64_t *choose_rows(const attn_problem *p, uint64_t seed, size_t *n_rows)
 {
     size_t total = attn_lse_elems(p);
@@ -210,6 +210,7 @@ int attn_all_finite(const float *x, size_t n)
     return 1;
 }
 
+/** The check against the float64 oracle (and --prev): errors, the rule, the verdict. */
 static int run_check(const attn_problem *p, const attn_opts *opt, const float *q,
                      const float *k, const float *v, const float *o, const float *lse,
                      check_result *cr, char *msg, size_t n)

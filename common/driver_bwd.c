@@ -26,7 +26,7 @@
 /** Past this many for that group, do not check. */
 #define GROUP_CHECK_MACS 1.6e10
 
-/*
+/**
  * The fp32 baseline the rule scales with: step 01's standard backward,
  * row by row (no N×N buffer), in float.
  * q, dout, dq: [B, Hq, Sq, D]; k, v, dk, dv: [B, Hkv, Sk, D]
@@ -85,14 +85,16 @@ static int naive_fp32_backward(const attn_problem *p, const float *q, const floa
     return 0;
 }
 
+/** What the gradient check found. */
 typedef struct {
-    attn_err e[3];          /* dQ, dK, dV against the oracle */
-    double base[3];         /* the fp32 baseline's max_abs_err */
-    int checked_heads;      /* query heads compared (0: not checked) */
-    int nan_finite_inputs;  /* NaN/inf in a gradient with finite inputs */
-    int ok;
+    attn_err e[3];          /**< dQ, dK, dV against the oracle */
+    double base[3];         /**< the fp32 baseline's max_abs_err */
+    int checked_heads;      /**< query heads compared (0: not checked) */
+    int nan_finite_inputs;  /**< NaN/inf in a gradient with finite inputs */
+    int ok;                 /**< every gradient within the rule */
 } bwd_check;
 
+/** The gradient check against the float64 oracle's backward under the gradient rule. */
 static int run_check(const attn_problem *p0, const float *q, const float *k, const float *v,
                      const float *dout, const float *dq, const float *dk, const float *dv,
                      bwd_check *cr, char *msg, size_t n)

@@ -44,6 +44,7 @@ struct bwd_ctx {
     size_t msg_len;            /**< its size */
 };
 
+/** One timed unit of a backward run: the forward, the backward, or both (ctx: bwd_ctx). */
 static int run_passes(void *ctx, cudaStream_t stream)
 {
     bwd_ctx *c = (bwd_ctx *)ctx;

@@ -51,7 +51,7 @@ int attn_cublas_handle(attn_cublas_t *out)
     return 0;
 }
 
-/* x[0..n) = value. grid-stride loop, so any n works with a bounded grid. */
+/** x[0..n) = value. grid-stride loop, so any n works with a bounded grid. */
 static __global__ void attn_fill_kernel(float *x, size_t n, float value)
 {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
@@ -240,6 +240,7 @@ struct fwd_ctx {
     size_t msg_len;         /**< its size */
 };
 
+/** One run of the step's forward (ctx: fwd_ctx); its failure message into ctx. */
 static int run_forward(void *ctx, cudaStream_t stream)
 {
     fwd_ctx *c = (fwd_ctx *)ctx;

@@ -14,10 +14,13 @@
 /** Header bytes before each block: 64 keep the user pointer aligned for any vector load. */
 #define HDR 64
 
-static size_t g_current, g_peak, g_base, g_failed;
-static long g_fail_after = -1;
+static size_t g_current;    /**< bytes allocated now */
+static size_t g_peak;       /**< the most allocated at once since the last reset */
+static size_t g_base;       /**< g_current at the last reset */
+static size_t g_failed;     /**< bytes of the requests that failed since the last reset */
+static long g_fail_after = -1; /**< fault injection: allocations left before failing; -1: off */
 
-/* Add a refused request to the bytes attn_mem_failed_bytes() reports. A
+/** Add a refused request to the bytes attn_mem_failed_bytes() reports. A
  * step that allocates all its buffers and then checks them (step 03) sees
  * every one after the first fail too: the sum is what it needed on top of
  * what it got. Saturates instead of wrapping. */

@@ -71,7 +71,7 @@ void attn_array_free(attn_array *a)
     a->data = NULL;
 }
 
-/* Find "'key':" in the header dict and return a pointer past the colon. */
+/** Find "'key':" in the header dict and return a pointer past the colon. */
 static const char *dict_value(const char *h, const char *key)
 {
     char pat[32];

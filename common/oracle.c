@@ -14,11 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* max that propagates NaN (fmax() does not) */
+/** max that propagates NaN (fmax() does not) */
 static double nan_max(double a, double b) { return (isnan(a) || a > b) ? a : b; }
+/** nan_max() in float */
 static float nan_maxf(float a, float b) { return (isnan(a) || a > b) ? a : b; }
 
-/* Pointers to query row (b, h, i) of q and to the K/V head it reads. */
+/** Pointers to query row (b, h, i) of q and to the K/V head it reads. */
 static void row_ptrs(const attn_problem *p, int64_t r, int *h_out, int *i_out,
                      size_t *q_off, size_t *kv_off)
 {

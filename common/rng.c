@@ -7,7 +7,7 @@
 
 #include <math.h>
 
-/* SplitMix64 finalizer: a good 64-bit mix of a counter. */
+/** SplitMix64 finalizer: a good 64-bit mix of a counter. */
 static uint64_t mix64(uint64_t z)
 {
     z += 0x9E3779B97F4A7C15ull;
@@ -16,7 +16,7 @@ static uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-/* Uniform in (0, 1]: 53 random bits, never 0 (log(0) would be -inf). */
+/** Uniform in (0, 1]: 53 random bits, never 0 (log(0) would be -inf). */
 static double unit(uint64_t bits) { return ((bits >> 11) + 1) * 0x1.0p-53; }
 
 void attn_fill_normal(float *x, size_t n, uint64_t seed, int stream)

@@ -22,7 +22,7 @@
 /** Threads per warp: one warp owns one row of S. */
 #define WARP 32
 
-/*
+/**
  * Row-wise softmax of S into P, and the row's LSE.
  *   s:   [R, Sk]  scaled scores, R = B·Hq·Sq rows (row r = (b·Hq + h)·Sq + i)
  *   p:   [R, Sk]  probabilities; 0 at every masked position (GEMM 2 reads all Sk)
@@ -36,8 +36,8 @@
  * merged with __shfl_xor_sync. That saves one full read of S (4·Sq·Sk bytes
  * per head), the largest of the softmax's costs.
  *
- * NaN: fmaxf() ignores a NaN, but exp(NaN - m) is NaN, so l, every P_ij of
- * the row and its LSE become NaN — exactly the rows whose visible scores
+ * NaN: fmaxf() ignores a NaN, but exp(NaN - m) is NaN, so l, every visible
+ * P_ij of the row and its LSE become NaN — exactly the rows whose visible scores
  * hold a NaN. Masked scores are never read, so a NaN key row j (which makes
  * S_ij NaN in every row, masked or not) reaches only rows that see key j.
  */
@@ -82,7 +82,7 @@ static __global__ void softmax_rows_kernel(const float *__restrict__ s,
         lse[r] = (n == 0) ? -INFINITY : m + logf(l);
 }
 
-/*
+/**
  * Causal only: undo NaN that GEMM 2 brings into rows that never see it.
  *   p: [R, Sk], v: [B, Hkv, Sk, D], o: [R, D]
  * O = P V computes o_i = Σ_j P_ij V_j over ALL Sk keys, masked ones with

@@ -47,7 +47,7 @@ extern "C" size_t attn04_workspace_bytes(const attn_problem *p)
            (size_t)p->seqlen_k * sizeof(float);
 }
 
-/* What step 04 refuses: head dims over 256 (the validator knows the rest). */
+/** What step 04 refuses: head dims over 256 (the validator knows the rest). */
 static int supports04(const attn_problem *p, char *msg, size_t msg_len)
 {
     if (p->head_dim < 1 || p->head_dim > 256) {

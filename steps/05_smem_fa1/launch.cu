@@ -44,7 +44,7 @@ extern "C" size_t attn05_workspace_bytes(const attn_problem *p)
     return 2 * (size_t)p->batch * p->heads_q * p->seqlen_q * sizeof(float);
 }
 
-/* What step 05 refuses: head dims over 128 (its widest tile). */
+/** What step 05 refuses: head dims over 128 (its widest tile). */
 static int supports05(const attn_problem *p, char *msg, size_t msg_len)
 {
     if (p->head_dim < 1 || p->head_dim > 128) {
@@ -55,13 +55,13 @@ static int supports05(const attn_problem *p, char *msg, size_t msg_len)
     return 0;
 }
 
-/* Shared memory of fa1_kernel<D, BR>, in bytes. */
+/** Shared memory of fa1_kernel<D, BR>, in bytes. */
 static size_t smem05(int D, int br)
 {
     return (size_t)(BC * (D + 4) + BC * D + 2 * br * (D + 4)) * sizeof(float);
 }
 
-/* Launch fa1_kernel<D, BR>: raise its shared-memory limit past the default
+/** Launch fa1_kernel<D, BR>: raise its shared-memory limit past the default
  * 48 KB, one block per (batch, head). */
 template <int D, int BR>
 static int launch05(const attn_problem *p, const float *q, const float *k,
@@ -79,7 +79,8 @@ static int launch05(const attn_problem *p, const float *q, const float *k,
     return 0;
 }
 
-/* Br = 128 threads where the device's shared memory allows, else 64. */
+/** Br = 128 threads where the device's shared memory allows, else 64; where
+ * neither fits, ATTN_EXIT_RESOURCE with the sizes. */
 template <int D>
 static int launch05_br(const attn_problem *p, const float *q, const float *k,
                        const float *v, float *o, float *lse, float *ws,

@@ -55,7 +55,7 @@ extern "C" size_t attn06_workspace_bytes(const attn_problem *p)
     return 0;
 }
 
-/* What step 06 refuses: head dims over 128 (its widest tile). */
+/** What step 06 refuses: head dims over 128 (its widest tile). */
 static int supports06(const attn_problem *p, char *msg, size_t msg_len)
 {
     if (p->head_dim < 1 || p->head_dim > 128) {
@@ -66,14 +66,14 @@ static int supports06(const attn_problem *p, char *msg, size_t msg_len)
     return 0;
 }
 
-/* Shared memory of fa2_kernel<D, BC, NW>, in bytes. */
+/** Shared memory of fa2_kernel<D, BC, NW>, in bytes. */
 static size_t smem06(int D, int bc, int nw)
 {
     const int br = nw * WARP_ROWS;
     return (size_t)(br * (D + 4) + bc * (D + 4) + bc * D + br * (bc + 8)) * sizeof(float);
 }
 
-/* Launch fa2_kernel<D, BC, NW>: raise its shared-memory limit past the
+/** Launch fa2_kernel<D, BC, NW>: raise its shared-memory limit past the
  * default 48 KB, one block per (Q block, batch·head). */
 template <int D, int BC, int NW>
 static int launch06(const attn_problem *p, const float *q, const float *k,

@@ -34,16 +34,17 @@
 #include "device/warp.cuh"
 
 #define NT 256       /**< threads per block: 16 × 16 */
-#define BR 32        /**< rows of a Q block */
+#define BR 32        /**< Br: rows of a Q block */
 
-/* Tiles [R][D + 4] (load_tile(), common/device/tiles.cuh) with scalar
+/** The row stride of a shared tile of head dim D, in floats: D + 4.
+ * Tiles [R][D + 4] (load_tile(), common/device/tiles.cuh) with scalar
  * loads: consecutive threads read consecutive floats of a row (coalesced).
  * The +4 pad keeps rows 16-byte aligned for float4 reads and shifts each
  * row by 4 banks, so 8 consecutive rows read with float4 at one column
  * cover all 32 banks. */
 #define LD_TILE(D) ((D) + 4)
 
-/*
+/**
  * δ_i = rowsum(dO_i ∘ O_i), one warp per row.
  *   o, dout: [R, d] (R = B·Hq·Sq rows)   delta: [R]
  * Equal to rowsum(P_i ∘ dP_i) (notes/07): one dot product of length D per
@@ -64,7 +65,7 @@ static __global__ void delta_kernel(const float *__restrict__ o, const float *__
         delta[row] = acc;
 }
 
-/*
+/**
  * The thread layout of the three products that write D-wide rows (dV_j and
  * dK_j, dQ_i): TXC threads across the head dim, each owning CC float4
  * column groups 4·tx + 64·cc; TY = 256 / TXC threads down the rows.
@@ -90,7 +91,7 @@ struct Cols {
     static constexpr int MIN_BLOCKS_DQ = D == 128 ? 2 : 0;
 };
 
-/*
+/**
  * The shared middle of both kernels: with Q_i, dO_i, LSE_i, δ_i, K_j, V_j in
  * shared memory, write P_ij and dS_ij = P_ij ∘ (dP_ij − δ_i), transposed,
  * to PsT, dSsT.
@@ -166,7 +167,7 @@ static __device__ __forceinline__ void compute_p_ds(const float *Qs, const float
     }
 }
 
-/*
+/**
  * acc[a][cc] += Σ_c dS_ij[r][c] · K_j[c][cols]: this thread's part of
  * dS_ij K_j, rows r = RA·ty + a (a < RA = BR/TY, adjacent, so one float2
  * or scalar read of dSsT gives all of them), columns 4·tx + 64·cc .. +3.
@@ -215,7 +216,7 @@ static __device__ __forceinline__ void ds_times_k(const float *dSsT, const float
     }
 }
 
-/* Does the causal diagonal cross the (Q block i0, K/V block j0) tile, so
+/** Does the causal diagonal cross the (Q block i0, K/V block j0) tile, so
  * that some row of it does not see some key of it? The first row sees the
  * fewest keys. (Rows past Sq and keys past Sk are zero tiles: no NaN.) */
 static __device__ __forceinline__ bool tile_masked(int i0, int j0, int bc, int sq, int sk,
@@ -224,7 +225,7 @@ static __device__ __forceinline__ bool tile_masked(int i0, int j0, int bc, int s
     return causal && keys_visible(i0, sq, sk, 1) < min(j0 + bc, sk);
 }
 
-/* dS_ij K_j for one tile, into acc: the MASKED loop where the diagonal
+/** dS_ij K_j for one tile, into acc: the MASKED loop where the diagonal
  * crosses the tile, the plain one elsewhere. */
 template <int D, int BC>
 static __device__ __forceinline__ void ds_times_k_tile(const float *dSsT, const float *Ks,
@@ -237,7 +238,7 @@ static __device__ __forceinline__ void ds_times_k_tile(const float *dSsT, const 
         ds_times_k<D, BC, false>(dSsT, Ks, acc, i0, j0, sq, sk);
 }
 
-/* One float4 of a D-wide output row, columns col .. col+3 (< d), times
+/** One float4 of a D-wide output row, columns col .. col+3 (< d), times
  * scale; atomically (dQ pieces) or plainly. */
 template <bool ATOMIC>
 static __device__ __forceinline__ void store4(float *row, int col, int d, float4 x, float scale)
@@ -253,7 +254,7 @@ static __device__ __forceinline__ void store4(float *row, int col, int d, float4
         }
 }
 
-/*
+/**
  * dV_j += P_ijᵀ dO_i, dK_j += dS_ijᵀ Q_i, 4 query rows at a time: per key,
  * one float4 of P_ijᵀ and one of dS_ijᵀ (4 rows; broadcast), per row CC
  * float4 of dO_i and of Q_i (contiguous): 2·KA + 8·CC float4 reads feed
@@ -312,7 +313,7 @@ accumulate_dk_dv(const float *PsT, const float *dSsT, const float *Qs, const flo
     }
 }
 
-/* This thread's rows of dQ_i (rows RA·ty + a of the Q block at i0, the
+/** This thread's rows of dQ_i (rows RA·ty + a of the Q block at i0, the
  * layout of ds_times_k()) times scale, into dq ([B·Hq·Sq, d]) at the rows of
  * head bh: atomically (a K/V block's piece) or plainly (the whole sum). */
 template <int D, bool ATOMIC>
@@ -333,7 +334,7 @@ store_dq_rows(float *dq, size_t bh, const float4 (&acc)[BR / Cols<D>::TY][Cols<D
     }
 }
 
-/*
+/**
  * The main backward kernel: one block per (K/V block j, batch·Hkv head),
  * flattened: blockIdx.x = bhk · Tc + j.
  *   q, dout, dq: [B, Hq, Sq, d]   k, v, dk, dv: [B, Hkv, Sk, d]
@@ -433,7 +434,7 @@ bwd_kv_kernel(const float *__restrict__ q, const float *__restrict__ k,
     }
 }
 
-/*
+/**
  * Deterministic dQ: one block per (Q block i, batch·Hq head), flattened:
  * blockIdx.x = bh · Tr + i. Walks K/V blocks j in order, recomputing
  * S_ij, P_ij, dP_ij, dS_ij, and sums dQ_i = scale · Σ_j dS_ij K_j in

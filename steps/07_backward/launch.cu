@@ -57,7 +57,7 @@ extern "C" size_t attn07_workspace_bytes(const attn_problem *p)
     return (attn_lse_elems(p) * sizeof(float) + 255) / 256 * 256;
 }
 
-/* What step 07 refuses: head dims over 128 (its widest tile). */
+/** What step 07 refuses: head dims over 128 (its widest tile). */
 static int supports07(const attn_problem *p, char *msg, size_t msg_len)
 {
     if (p->head_dim < 1 || p->head_dim > 128) {
@@ -67,7 +67,7 @@ static int supports07(const attn_problem *p, char *msg, size_t msg_len)
     return 0;
 }
 
-/* Shared memory of a kernel at tile width D with K/V blocks of BC rows, in
+/** Shared memory of a kernel at tile width D with K/V blocks of BC rows, in
  * bytes (both kernels use the same layout; dq_kernel leaves P_ijᵀ unused). */
 template <int D, int BC>
 static size_t smem07()
@@ -76,6 +76,11 @@ static size_t smem07()
            sizeof(float);
 }
 
+/** Launch step 07's kernels at tile width @p D: delta_kernel (δ into
+ * @p delta), then either bwd_kv_kernel with atomic dQ (dq zeroed first), or,
+ * when @p deterministic, bwd_kv_kernel without dQ followed by dq_kernel.
+ * Raises the shared-memory limit of bwd_kv_kernel and dq_kernel past the
+ * default 48 KB; refuses a grid of more than 2^31 − 1 blocks. */
 template <int D>
 static int launch07(const attn_problem *p, const float *q, const float *k, const float *v,
                     const float *o, const float *lse, const float *dout, float *dq, float *dk,

@@ -34,7 +34,7 @@
 #define THREADS 256 /**< 8 warps, one row each */
 #define WARP 32     /**< threads per warp */
 
-/*
+/**
  * P = softmax(S) in place, one warp per row; masked keys get P = 0 and a
  * row that sees no key is all zeros.
  *   s: [R, Sk], R = B·Hq·Sq rows (row r = (b·Hq + h)·Sq + i)
@@ -59,7 +59,7 @@ static __global__ void softmax_kernel(float *s, size_t rows, int sq, int sk, int
         row[j] = j < n ? expf(row[j] - m) / l : 0.0f;
 }
 
-/*
+/**
  * dS = P ∘ (dP − δ), δ = rowsum(P ∘ dP), written over dP; one warp per row.
  *   pr, ds: [R, Sk]   masked keys: dS = 0 (chosen, not multiplied)
  */
@@ -81,7 +81,7 @@ static __global__ void ds_kernel(const float *pr, float *ds, size_t rows, int sq
         x[j] = j < n ? p[j] * (x[j] - delta) : 0.0f;
 }
 
-/* The two row kernels over all R rows, a warp each. (tests/emu07 defines
+/** The two row kernels over all R rows, a warp each. (tests/emu07 defines
  * LAUNCH_ROWS as a host loop, to run this file's call sequence on a CPU.) */
 #ifndef LAUNCH_ROWS
 #define LAUNCH_ROWS(kernel, blocks, stream) kernel<<<(blocks), THREADS, 0, (stream)>>>
@@ -94,6 +94,8 @@ extern "C" size_t attn07_standard_workspace_bytes(const attn_problem *p)
            (size_t)p->seqlen_k * sizeof(float);
 }
 
+/** What the stored-P baseline refuses: head dims outside 1..256 (the
+ * validator knows the rest). */
 static int supports07_standard(const attn_problem *p, char *msg, size_t msg_len)
 {
     if (p->head_dim < 1 || p->head_dim > 256) {
