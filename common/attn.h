@@ -59,6 +59,134 @@ typedef struct {
     float softmax_scale; /**< 0 means 1/sqrt(head_dim) */
 } attn_problem;
 
+/* ---- the descriptor of every step from 08 on ---------------------------- */
+
+/** Element types of tensors. fp32 accumulation and softmax everywhere. */
+typedef enum {
+    ATTN_F32 = 0,     /**< IEEE binary32 */
+    ATTN_F16 = 1,     /**< IEEE binary16 (tensor cores from sm_75) */
+    ATTN_BF16 = 2,    /**< bfloat16 (tensor cores from sm_80) */
+    ATTN_F8_E4M3 = 3, /**< fp8 e4m3 with a per-tensor descale (Hopper steps) */
+    ATTN_DTYPE_COUNT  /**< number of element types */
+} attn_dtype;
+
+/** Bytes of one element of @p t (0 for an unknown type). */
+size_t attn_dtype_size(attn_dtype t);
+/** "fp32", "fp16", "bf16", "fp8e4m3" (the `--dtype` and `result:` names); "?" if unknown. */
+const char *attn_dtype_name(attn_dtype t);
+/** The type named @p name (as attn_dtype_name() writes it); -1 if none. */
+int attn_dtype_parse(const char *name);
+
+/**
+ * One tensor in memory: where, of which element type, and how to walk it.
+ * Strides are in elements; the head dim is always contiguous (stride 1).
+ * BHSD ([batch, heads, seq, dim], contiguous) has stride_s = D,
+ * stride_h = S·D, stride_b = H·S·D; BSHD ([batch, seq, heads, dim],
+ * FlashAttention's and PyTorch's layout) has stride_h = D, stride_s = H·D,
+ * stride_b = S·H·D: the same call serves both without a copy.
+ */
+typedef struct {
+    void *data;             /**< host or device memory, as the step says */
+    attn_dtype dtype;       /**< element type */
+    int64_t stride_b;       /**< elements between batches */
+    int64_t stride_h;       /**< elements between heads */
+    int64_t stride_s;       /**< elements between rows of the sequence */
+    const float *descale;   /**< ATTN_F8_E4M3: the factor that turns stored
+                                 values back into real ones (one per tensor);
+                                 NULL otherwise */
+} attn_tensor;
+
+/** Tensor layouts the step programs offer (`--layout`). */
+typedef enum {
+    ATTN_LAYOUT_BHSD = 0, /**< [batch, heads, seq, dim] */
+    ATTN_LAYOUT_BSHD = 1  /**< [batch, seq, heads, dim] */
+} attn_layout;
+
+/** Features a step may support beyond the plain problem (attn_params). */
+enum {
+    ATTN_FEAT_STRIDES = 1u << 0,  /**< any strides (BSHD) rather than contiguous BHSD */
+    ATTN_FEAT_WINDOW = 1u << 1,   /**< sliding window (window_left / window_right) */
+    ATTN_FEAT_ALIBI = 1u << 2,    /**< ALiBi slopes */
+    ATTN_FEAT_SOFTCAP = 1u << 3,  /**< logit soft-capping */
+    ATTN_FEAT_DROPOUT = 1u << 4,  /**< attention dropout (Philox, mask never stored) */
+    ATTN_FEAT_VARLEN = 1u << 5,   /**< packed variable-length batches (cu_seqlens) */
+    ATTN_FEAT_KVCACHE = 1u << 6,  /**< a KV cache with per-sequence lengths */
+    ATTN_FEAT_PAGED = 1u << 7     /**< a paged KV cache (block table) */
+};
+
+/** The version of attn_params this header describes; a caller checks it. */
+#define ATTN_PARAMS_VERSION 1
+
+/**
+ * Everything one attention call needs, for every step from 08 on: the
+ * problem, the tensors with their types and strides, and the features the
+ * later steps add (masks, dropout, variable lengths, the KV cache). Fields a
+ * step does not support must hold their neutral value (attn_params_init()
+ * sets them); attn_params_check() refuses the rest, naming the step's limits.
+ * Outside callers (the Python bridge) check struct_size and version.
+ */
+typedef struct {
+    uint32_t struct_size;     /**< sizeof(attn_params), set by attn_params_init() */
+    uint32_t version;         /**< ATTN_PARAMS_VERSION */
+    attn_problem prob;        /**< shapes, causal, softmax scale */
+    attn_tensor q;            /**< [B, Hq, Sq, D] (by its strides) */
+    attn_tensor k;            /**< [B, Hkv, Sk, D] */
+    attn_tensor v;            /**< [B, Hkv, Sk, D] */
+    attn_tensor o;            /**< [B, Hq, Sq, D], written */
+    float *lse;               /**< [B, Hq, Sq] fp32, contiguous, written; may be NULL
+                                   where the step says so */
+    /* masks (steps 10 on) */
+    int window_left;          /**< keys j ≥ i' − window_left are seen (i' = i + Sk − Sq); −1: no limit */
+    int window_right;         /**< keys j ≤ i' + window_right; −1: no limit (causal: 0) */
+    const float *alibi_slopes;/**< [Hq] (or [B, Hq] with alibi_batch_stride); NULL: none */
+    int64_t alibi_batch_stride; /**< 0: the same slopes for every batch */
+    float softcap;            /**< scores become softcap·tanh(s / softcap); 0: none */
+    /* dropout (step 11 on) */
+    float dropout_p;          /**< probability of dropping; 0: none */
+    uint64_t dropout_seed;    /**< Philox key */
+    uint64_t dropout_offset;  /**< Philox counter offset (a fresh one per call) */
+    /* variable lengths (packed batches) */
+    const int32_t *cu_seqlens_q; /**< [B + 1] row offsets of each sequence; NULL: fixed lengths */
+    const int32_t *cu_seqlens_k; /**< [B + 1] likewise for K/V */
+    /* KV cache (step 12) */
+    const int32_t *cache_seqlens; /**< [B] valid keys per sequence; NULL: Sk for all */
+    const int32_t *block_table;   /**< [B, max_blocks] page indices; NULL: contiguous cache */
+    int max_blocks;               /**< columns of block_table */
+    int page_size;                /**< rows per page of a paged cache */
+} attn_params;
+
+/**
+ * A problem's attn_params with every feature off: contiguous BHSD tensors of
+ * type @p dtype at @p q, @p k, @p v, @p o (strides from the shape), @p lse,
+ * windows −1, no ALiBi, softcap 0, no dropout, fixed lengths, no cache.
+ */
+void attn_params_init(attn_params *pp, const attn_problem *p, attn_dtype dtype, const void *q,
+                      const void *k, const void *v, void *o, float *lse);
+
+/** Strides of a contiguous tensor of @p heads heads and @p seq rows in @p layout. */
+void attn_tensor_strides(attn_tensor *t, attn_layout layout, int heads, int seq, int dim);
+
+/**
+ * What a step can do: checked by attn_params_check() before anything runs.
+ * A step's descriptor holds one; the driver, the suites, the tour and the
+ * bench read it.
+ */
+typedef struct {
+    uint32_t dtypes;      /**< bit (1 << attn_dtype) for each type it takes */
+    uint32_t features;    /**< ATTN_FEAT_* it supports */
+    int min_head_dim;     /**< smallest D */
+    int max_head_dim;     /**< largest D */
+    const int *head_dims; /**< exact set of D, 0-terminated; NULL: every D in range */
+} attn_caps;
+
+/**
+ * Check @p pp against the problem rules (attn_problem_validate()) and a
+ * step's @p caps: 0, or ATTN_EXIT_BAD_INPUT with a one-line message naming
+ * step @p step_id, the value refused and what the step allows.
+ */
+int attn_params_check(const attn_params *pp, const attn_caps *caps, const char *step_id,
+                      char *msg, size_t msg_len);
+
 /**
  * Check a problem for validity. Returns 0, or ATTN_EXIT_BAD_INPUT with a
  * one-line message (naming the flag and the allowed range) in @p msg.
