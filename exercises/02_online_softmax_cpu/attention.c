@@ -22,7 +22,7 @@
 #include <math.h>
 #include <string.h>
 
-/* max that propagates NaN: a NaN score must poison its row (fmaxf drops it) */
+/** max that propagates NaN: a NaN score must poison its row (fmaxf drops it) */
 static float nan_maxf(float a, float b) { return (isnan(a) || a > b) ? a : b; }
 
 /* q: [B, Hq, Sq, D]; k, v: [B, Hkv, Sk, D]; o: [B, Hq, Sq, D]; lse: [B, Hq, Sq] */

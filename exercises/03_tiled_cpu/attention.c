@@ -38,7 +38,7 @@
 #define Br 32 /**< rows of a Q block */
 #define Bc 32 /**< rows of a K/V block */
 
-/* max that propagates NaN: a NaN score must poison its row (fmaxf drops it) */
+/** max that propagates NaN: a NaN score must poison its row (fmaxf drops it) */
 static float nan_maxf(float a, float b) { return (isnan(a) || a > b) ? a : b; }
 
 /* q: [B, Hq, Sq, D]; k, v: [B, Hkv, Sk, D]; o: [B, Hq, Sq, D]; lse: [B, Hq, Sq] */

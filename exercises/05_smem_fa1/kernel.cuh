@@ -1,6 +1,6 @@
 /**
- * @file steps/05_smem_fa1/kernel.cuh
- * @brief Step 05's idea: the FlashAttention-1 kernel — K/V tiles in shared
+ * @file exercises/05_smem_fa1/kernel.cuh
+ * @brief Exercise 05 (fill in the TODOs; README.md beside this file): the FlashAttention-1 kernel — K/V tiles in shared
  * memory, O, l and m in device memory (the paper's Algorithm 1, as written).
  *
  * Step 04 writes S and P to device memory: 2·Sq·Sk floats per head, O(N²)
@@ -31,7 +31,7 @@
  * S_ij in registers, so Bc is also the length of its score array. */
 #define BC 32
 
-/*
+/**
  * Algorithm 1, line 12, for this thread's row:
  *   O_i ← c_old · O_i + c_new · P~_ij V_j
  * with c_old = l_i e^{m_i - m_new} / l_new and c_new = e^{m~ - m_new} / l_new.
@@ -41,8 +41,8 @@
  * MASKED: only keys c < n_vis enter the sum (n_vis may be <= 0: none). Setting p = 0 is not enough:
  * 0 · NaN = NaN, so a NaN in a V row this query does not see would leak in
  * (the NaN rule: NaN reaches exactly the rows that read it). The predicate
- * costs a compare per key, so it is only compiled into the rows that have
- * masked keys in this block.
+ * costs a compare per key, so the masked version runs only for the (Q_i, K_j)
+ * blocks in which some row has masked keys (fa1_kernel chooses per block).
  */
 template <int D, bool MASKED>
 static __device__ __forceinline__ void update_o_row(float *o_row, const float (&p)[BC],
@@ -69,12 +69,12 @@ static __device__ __forceinline__ void update_o_row(float *o_row, const float (&
     }
 }
 
-/*
+/**
  * The FlashAttention-1 forward, one thread block per (batch, head).
  *   q: [B, Hq, Sq, d]   k, v: [B, Hkv, Sk, d]   o: [B, Hq, Sq, d]
  *   lse: [B, Hq, Sq]    m_hbm, l_hbm: [B, Hq, Sq] (the workspace)
- * D: the tile's head dim (32, 64, 128), d <= D the problem's.
- * BR query rows per inner step, one thread per row (blockDim.x = BR).
+ * @p D: the tile's head dim (32, 64, 128), @p d <= D the problem's.
+ * @p BR (Br) query rows per inner step, one thread per row (blockDim.x = BR).
  *
  * Shared memory (floats): K_j [Bc][D+4], V_j [Bc][D], Q_i [Br][D+4],
  * O_i [Br][D+4]. The +4 pads a row by one float4: thread t reads row t of
@@ -161,26 +161,21 @@ fa1_kernel(const float *__restrict__ q, const float *__restrict__ k,
              * computed with: a NaN key row must not reach rows that do not
              * see it. fmaxf() drops a NaN, but expf(NaN - m) is NaN, so a
              * visible NaN still reaches P~, l~ and O. */
-            float m_t = -INFINITY;
-#pragma unroll
-            for (int c = 0; c < BC; c++) {
-                s[c] = (c < n_vis) ? s[c] * scale : -INFINITY;
-                m_t = fmaxf(m_t, s[c]);
-            }
-            float l_t = 0.0f;
-#pragma unroll
-            for (int c = 0; c < BC; c++) {
-                s[c] = (c < n_vis) ? expf(s[c] - m_t) : 0.0f; /* s now holds P~_ij */
-                l_t += s[c];
-            }
+            float m_t = -INFINITY, l_t = 0.0f;
+            /* TODO(5.2): scale the visible scores (c < n_vis), set the others
+             * to -inf, take their max m_t; then overwrite s[c] with P~_ij
+             * (expf(s[c] - m_t) where visible, exactly 0 elsewhere) and sum
+             * it into l_t — ~12 lines */
 
             /* Line 11: m_new = max(m_i, m~), l_new = e^{m_i - m_new} l_i +
-             * e^{m~ - m_new} l~. A max of -inf means "no key yet": its
-             * factor is 0, never exp(-inf - (-inf)) = NaN. */
-            const float m_new = fmaxf(m_i, m_t);
-            const float alpha = expf(m_i - softmax_guard(m_new));
-            const float beta = expf(m_t - softmax_guard(m_new));
-            const float l_new = alpha * l_i + beta * l_t;
+             * e^{m~ - m_new} l~ (alpha = e^{m_i - m_new}: the rescale factor).
+             * A max of -inf means "no key yet": the -inf guard (softmax_guard)
+             * makes its factor 0, never exp(-inf - (-inf)) = NaN. */
+            /* TODO(5.3): m_new, the rescale factors alpha = e^{m_i - m_new} and
+             * beta = e^{m~ - m_new} (0 when the max in the exponent is -inf:
+             * subtract softmax_guard(m_new), device/softmax.cuh), l_new — ~4 lines */
+            const float m_new = m_i, alpha = 0.0f, beta = 0.0f, l_new = l_i;
+            (void)m_t, (void)l_t;
 
             /* Line 12: rescale and accumulate O_i, divided by l_new every
              * time (the normalization FA2 defers to the end). Divided, not

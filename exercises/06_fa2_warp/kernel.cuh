@@ -1,6 +1,6 @@
 /**
- * @file steps/06_fa2_warp/kernel.cuh
- * @brief Step 06's idea: the FlashAttention-2 kernel — grid over Q blocks,
+ * @file exercises/06_fa2_warp/kernel.cuh
+ * @brief Exercise 06 (fill in the TODOs; README.md beside this file): the FlashAttention-2 kernel — grid over Q blocks,
  * warps own rows, O_i in registers, one normalization at the end.
  *
  * The same tiles and the same online softmax as step 05, reorganized the
@@ -12,10 +12,11 @@
  *         K_j, V_j → shared memory
  *         S_ij = Q_i K_jᵀ                 each warp owns 16 rows of Q_i;
  *                                         each thread a 4×(Bc/8) tile of S_ij
- *         m_i = max(m_i, rowmax(S_ij))    __shfl_xor_sync across the 8 lanes of a row
- *         P_ij = exp(S_ij - m_i)
- *         l_i = e^{m_old - m_i} l_i + rowsum(P_ij)
- *         O_i = e^{m_old - m_i} O_i + P_ij V_j    O_i in registers, never divided here
+ *         m_new = max(m_i, rowmax(S_ij))  __shfl_xor_sync across the 8 lanes of a row
+ *         P_ij = exp(S_ij - m_new)
+ *         l_i = e^{m_i - m_new} l_i + rowsum(P_ij)    e^{m_i - m_new}: the rescale factor
+ *         O_i = e^{m_i - m_new} O_i + P_ij V_j    O_i in registers, never divided here
+ *         m_i = m_new
  *     O_i = O_i / l_i,  lse_i = m_i + ln(l_i)     once, at the end
  *
  * The launch (tile choice, shared memory, the entry point) is in launch.cu.
@@ -35,10 +36,12 @@
 /** log2(e): exp(x) = exp2(x·log2 e), and exp2f is one MUFU instruction. */
 #define LOG2E 1.4426950408889634f
 
-/*
+/**
  * One K/V block for this thread's 4 rows: S_ij, the online softmax, O_i += P_ij V_j.
  *   Qs: [Br][D+4] Q_i   Ks: [Bc][D+4] K_j   Vs: [Bc][D] V_j   Ps: [Br][Bc+8] P_ij
- *   m_i, l_i: [TM] this thread's rows   o_i: [TM][D/8] its tile of O_i
+ *   m_i, l_i: [TM] this thread's rows (l_i: partial sums over its own keys,
+ *             summed across the row's 8 lanes by fa2_kernel at the end)
+ *   o_i: [TM][D/8] its tile of O_i
  * Thread (warp w, lane 8·rg + g) owns rows r_t = 16w + rg + 4t (t < 4), keys
  * g + 8u (u < Bc/8) of S_ij, and columns 32u + 4g .. +3 (u < D/32) of O_i.
  * MASKED: the block has keys some of these rows must not see (causal
@@ -92,9 +95,9 @@ static __device__ __forceinline__ void block_step(
 
 #pragma unroll
     for (int t = 0; t < TM; t++) {
-        /* m_i = max(m_i, rowmax(S_ij)): first over this thread's TN keys,
+        /* m_new = max(m_i, rowmax(S_ij)): first over this thread's TN keys,
          * then across the 8 lanes that share the row (lanes 8·rg .. 8·rg+7:
-         * xor 1, 2, 4 stays inside them). After the butterfly all 8 hold it.
+         * xor 4, 2, 1 stays inside them). After the butterfly all 8 hold it.
          * Masked scores are replaced, not computed with: a NaN key row must
          * not reach rows that do not see it. fmaxf() drops a NaN, but a
          * visible NaN still reaches P_ij, l_i and O_i through exp. */
@@ -107,17 +110,21 @@ static __device__ __forceinline__ void block_step(
             s[t][u] = x;
             mx = fmaxf(mx, x);
         }
-        mx = warp_allreduce_max<8>(mx);
+        /* TODO(6.1): mx is this thread's max over its own keys; make it the
+         * max over the 8 lanes that share the row (warp_allreduce_max<LANES>,
+         * device/warp.cuh) — ~1 line */
         /* The -inf guard: a max of -inf means "no key yet"; subtract 0
          * instead, so masked scores give exp(-inf) = 0, never NaN. */
         const float m_use = softmax_guard(mx);
         /* exp(x) as exp2f(x · log2 e): one MUFU.EX2 and a multiply, where
          * expf() adds range reduction. The difference s - m is taken first
          * (exact when s is near m), so large logits round as in step 01. */
-        const float alpha = exp2f((m_i[t] - m_use) * LOG2E); /* e^{m_old - m_new}; 0 from -inf */
+        /* TODO(6.2): alpha = e^{m_i - m_new}, the rescale factor (m_i[t] is
+         * still the old max here), with exp2f (see above) — ~1 line */
+        const float alpha = 1.0f;
         m_i[t] = mx;
 
-        /* P_ij = exp(S_ij - m_i) into this warp's rows of Ps, for P_ij V_j
+        /* P_ij = exp(S_ij - m_new) into this warp's rows of Ps, for P_ij V_j
          * below, where each thread needs whole rows. l_i stays a per-thread
          * partial sum over its own keys: alpha is the same in all 8 lanes of
          * a row, so the partial sums rescale alike, and the one shuffle sum
@@ -129,7 +136,7 @@ static __device__ __forceinline__ void block_step(
             ls += pv;
             Ps[(r_w + 4 * t) * LDP + g + 8 * u] = pv;
         }
-        /* TODO(6.3): l_i = e^{m_old - m_new} l_i + rowsum (this thread's part),
+        /* TODO(6.3): l_i = e^{m_i - m_new} l_i + rowsum (this thread's part),
          * and rescale this thread's O_i row by alpha — no division by l here
          * (that waits for the end) — ~4 lines */
         (void)ls, (void)alpha;
@@ -170,14 +177,15 @@ static __device__ __forceinline__ void block_step(
     }
 }
 
-/*
+/**
  * The FlashAttention-2 forward, one thread block per (Q block, batch·head).
  *   q: [B, Hq, Sq, d]   k, v: [B, Hkv, Sk, d]   o: [B, Hq, Sq, d]
  *   lse: [B, Hq, Sq]
- * D: the tile's head dim (32, 64, 128), d <= D the problem's. NW warps of
+ * @p D: the tile's head dim (32, 64, 128), @p d <= D the problem's. @p NW warps of
  * 16 rows each: Br = 16·NW query rows, 32·NW threads.
- * blockIdx.x = bh · Tr + i: consecutive blocks share a head, so the blocks
- * resident at one time read the same K/V from L2.
+ * blockIdx.x = bh · Tr + i (causal: bh · Tr + Tr − 1 − i, the longest Q
+ * blocks first): consecutive blocks share a head, so the blocks resident
+ * at one time read the same K/V from L2.
  *
  * Shared memory (floats): Q_i [Br][D+4], K_j [Bc][D+4], V_j [Bc][D],
  * P_ij [Br][Bc+8] (see block_step for why those pads).
@@ -254,8 +262,11 @@ fa2_kernel(const float *__restrict__ q, const float *__restrict__ k,
      * no key has l_i = 0 and O_i = 0: O = 0, LSE = -inf. NaN l gives NaN. */
 #pragma unroll
     for (int t = 0; t < TM; t++) {
-        const float l = warp_allreduce_sum<8>(l_i[t]);
-        const float inv = (l == 0.0f) ? 0.0f : 1.0f / l;
+        /* TODO(6.6): l = the row's l_i, summed over its 8 lanes
+         * (warp_allreduce_sum<LANES>, device/warp.cuh); inv = 1 / l, or 0
+         * for a row that saw no key (l == 0) — ~2 lines */
+        const float l = l_i[t];
+        const float inv = 1.0f;
         const int row = row0 + warp * WARP_ROWS + rg + 4 * t;
         if (row >= sq)
             continue;

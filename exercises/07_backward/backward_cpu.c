@@ -4,7 +4,7 @@
  * FlashAttention-2 backward on the CPU, P rebuilt from Q, K and the LSE.
  * Graded by `make exercise EX=07` (the CPU suite step07).
  *
- * The same algorithm as the kernel in attention.cu, written as plain loops
+ * The same algorithm as the kernels in kernel.cuh, written as plain loops
  * so that CI (no GPU) runs it and a learner can step through it:
  *
  *     δ_i = rowsum(dO_i ∘ O_i)                    one float per query row
