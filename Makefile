@@ -84,10 +84,13 @@ GPU_PROGS   := $(foreach s,$(GPU_STEPS),$(BIN)/$(s))
 
 # Suites: tests/test_NN*.c are CPU suites (one binary, test_cpu);
 # tests/test_gpu*.c are GPU suites, a binary each.
-TEST_CPU_SRC := tests/test_main.c tests/test_common.c tests/conformance.c $(wildcard tests/test_[0-9][0-9]*.c)
+# tests/test_NN.c is suite stepNN; tests/test_name.c (common, precision, …)
+# is suite name; test_main.c runs them all.
+CPU_SUITE_SRC := $(filter-out tests/test_gpu% tests/test_main.c,$(wildcard tests/test_*.c))
+TEST_CPU_SRC := tests/test_main.c tests/conformance.c $(CPU_SUITE_SRC)
 TEST_CPU_OBJ := $(patsubst tests/%.c,$(OBJ)/tests/%.o,$(TEST_CPU_SRC))
 GPU_SUITES   := $(patsubst tests/%.c,%,$(wildcard tests/test_gpu*.c))
-CPU_SUITES   := $(patsubst tests/test_%.c,step%,$(wildcard tests/test_[0-9][0-9].c)) common
+CPU_SUITES   := $(foreach n,$(patsubst tests/test_%.c,%,$(CPU_SUITE_SRC)),$(if $(filter 0% 1%,$(n)),step$(n),$(n)))
 
 ifneq ($(NVCC),)
 HAVE_CUDA := 1
@@ -100,7 +103,7 @@ TESTS     := $(BIN)/test_cpu
 LIB_OBJ   := $(COMMON_OBJ) $(CPU_LIB_OBJ)
 endif
 
-.PHONY: all run test docs lib diff diffstat exercise bench clean help deps-check deps-docs deps-plot deps-fuzz deps-lint nvcc-notice fuzz lint
+.PHONY: all run test docs lib diff diffstat print-cpu-suites exercise bench clean help deps-check deps-docs deps-plot deps-fuzz deps-lint nvcc-notice fuzz lint
 .DEFAULT_GOAL := all
 
 all: nvcc-notice $(PROGS) $(TESTS) lib
@@ -238,6 +241,10 @@ docs: deps-docs
 bench: $(PROGS) $(filter %test_gpu_07,$(TESTS)) deps-plot
 	python3 tests/bench/sweep.py --bin $(BIN) --out $(BUILD)/bench
 	@if [ -x $(BIN)/test_gpu_07 ]; then $(BIN)/test_gpu_07 --bench | tee $(BUILD)/bench/step07.txt; fi
+
+# the CPU suites' names, for scripts (CI, tests/gpu_check.sh)
+print-cpu-suites:
+	@echo $(CPU_SUITES)
 
 # `make diff FROM=05 TO=06`: the ideas (tests/stepdiff.sh says what that is)
 diff:

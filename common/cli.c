@@ -29,6 +29,8 @@ void attn_print_usage(FILE *f, const char *prog)
         "  --q F --k F --v F  read Q, K, V (all three or none; shape from the files)\n"
         "  --do F             upstream gradient (backward steps)\n"
         "  --dtype T          fp32 | fp16 | bf16, where the step offers them (default fp32)\n"
+        "  --layout L         bhsd | bshd: the tensors' layout in memory, where the step\n"
+        "                     takes strides (files are always BHSD; default bhsd)\n"
         "  --deterministic    backward: bitwise-reproducible dQ\n"
         "  --out F --lse F    write O / LSE\n"
         "  --dq F --dk F --dv F  write gradients (backward steps)\n"
@@ -117,7 +119,7 @@ int attn_parse_args(int argc, char **argv, attn_opts *o, FILE *help_out, char *m
         /* flags with a value: --flag value or --flag=value */
         static const char *const VALUE_FLAGS[] = {
             "--batch", "--heads", "--kv-heads", "--seq", "--seq-k", "--dim", "--scale",
-            "--seed", "--warmup", "--iters", "--dtype", "--q", "--k", "--v", "--do",
+            "--seed", "--warmup", "--iters", "--dtype", "--layout", "--q", "--k", "--v", "--do",
             "--out", "--lse", "--prev", "--dq", "--dk", "--dv"};
         int known = 0;
         for (size_t f = 0; f < sizeof VALUE_FLAGS / sizeof VALUE_FLAGS[0]; f++)
@@ -185,6 +187,12 @@ int attn_parse_args(int argc, char **argv, attn_opts *o, FILE *help_out, char *m
                 return ATTN_EXIT_BAD_INPUT;
             }
             o->dtype = val;
+        } else if (!strcmp(flag, "--layout")) {
+            if (strcmp(val, "bhsd") != 0 && strcmp(val, "bshd") != 0) {
+                snprintf(msg, msg_len, "--layout: expected bhsd or bshd, got '%.40s'", val);
+                return ATTN_EXIT_BAD_INPUT;
+            }
+            o->layout = !strcmp(val, "bshd") ? ATTN_LAYOUT_BSHD : ATTN_LAYOUT_BHSD;
         } else {
             const char **path = !strcmp(flag, "--q") ? &o->q_path
                               : !strcmp(flag, "--k") ? &o->k_path

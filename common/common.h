@@ -177,6 +177,50 @@ void attn_naive_fp32_rows(const attn_problem *p, const float *q, const float *k,
                           const float *v, const int64_t *rows, size_t n_rows,
                           float *o_rows, float *lse_rows);
 
+/* ---- reduced precision (precision.c) ---------------------------------- */
+
+/**
+ * float -> bfloat16 bits, round to nearest even. NaN stays a (quiet) NaN of
+ * the same sign, ±inf stays ±inf, finite values past the largest bf16 round
+ * to ±inf, float subnormals round to bf16 subnormals (or 0, or the smallest
+ * normal).
+ */
+uint16_t attn_float_to_bf16(float f);
+/** bfloat16 bits -> float (exact: the bits become the float's top half). */
+float attn_bf16_to_float(uint16_t b);
+
+/**
+ * @p x rounded to element type @p t and back to float: ATTN_F32 returns
+ * @p x; ATTN_F16 and ATTN_BF16 round to nearest even (overflow to ±inf,
+ * NaN stays NaN); ATTN_F8_E4M3 rounds to nearest even e4m3 (e4m3fn: max
+ * 448, subnormals down to 2^-9) and saturates: |x| > 448 and ±inf give
+ * ±448, as FlashAttention-3's fp8 conversion does; NaN stays NaN. No
+ * descale is applied. An unknown type gives NaN.
+ */
+float attn_round_to(float x, attn_dtype t);
+/** attn_round_to() on @p x[0..n) in place. */
+void attn_round_array(float *x, size_t n, attn_dtype t);
+
+/**
+ * The naive baseline the correctness rule of the reduced-precision steps
+ * (08 on) scales with: the listed rows (the convention of
+ * attn_naive_fp32_rows(): indices into the B·Hq·Sq query rows, NULL with
+ * @p n_rows = B·Hq·Sq for all; causal bottom-right; GQA) computed as a
+ * tensor-core kernel at precision @p t would. @p q, @p k, @p v are used as
+ * given: round them to @p t first (attn_round_array()). S = QKᵀ summed in
+ * fp32 (products of @p t values are exact in fp32), scaled, softmax in fp32;
+ * P = exp(S − m) rounded to @p t before the PV product; O = Σ_j P_ij V_j in
+ * fp32, divided by the fp32 row sum of the unrounded P, rounded to @p t.
+ * LSE = m + ln l in fp32 (the same as at fp32). A row that sees no key gets
+ * O = 0, LSE = -inf; NaN propagates as in attn_naive_fp32_rows(). With
+ * @p t = ATTN_F32 the result equals attn_naive_fp32_rows() bit for bit.
+ * Writes o_rows[n_rows·D] and lse_rows[n_rows] (all NaN if its one scratch
+ * row of Sk floats cannot be allocated).
+ */
+void attn_naive_rows_at(const attn_problem *p, attn_dtype t, const float *q, const float *k,
+                        const float *v, const int64_t *rows, size_t n_rows, float *o_rows,
+                        float *lse_rows);
+
 /* ---- error metrics and the correctness rule (compare.c) --------------- */
 
 /** Errors of a float32 result against a float64 reference. */
@@ -234,6 +278,7 @@ typedef struct {
     const char *dk_path;   /**< --dk */
     const char *dv_path;   /**< --dv */
     const char *dtype;     /**< --dtype: "fp32" (default), "fp16", "bf16" */
+    attn_layout layout;    /**< --layout: BHSD (default) or BSHD */
     int deterministic;     /**< --deterministic */
     int check;             /**< --check (1, default) / --no-check (0) */
     int bench;             /**< --bench */
@@ -295,6 +340,14 @@ typedef int (*attn_gpu_forward_fn)(const attn_problem *p, const float *q,
                                    float *lse, void *workspace,
                                    struct CUstream_st *stream);
 
+/**
+ * A forward on attn_params (steps 08 on): host pointers for a CPU step;
+ * device pointers, a device workspace and a stream for a GPU step. Returns
+ * 0, 2 or 3 with attn_last_error() set.
+ */
+typedef int (*attn_params_forward_fn)(const attn_params *pp, void *workspace,
+                                      struct CUstream_st *stream);
+
 /** What a step program is: its number, name, device and entry points. */
 typedef struct attn_step {
     const char *id;                       /**< "06" */
@@ -306,6 +359,14 @@ typedef struct attn_step {
     /** Shapes the step refuses (NULL: none): 0, or 2 with a message. */
     int (*supports)(const attn_problem *p, char *msg, size_t msg_len);
     attn_runner run;                      /**< attn_cpu_run or attn_gpu_run */
+    /** What it takes: dtypes, features, head dims. dtypes = 0 means fp32
+     *  only, contiguous BHSD, the head dims supports() allows (steps 01–07,
+     *  whose entry points take float pointers). */
+    attn_caps caps;
+    /** Steps 08 on: the forward on typed, strided tensors (then cpu_forward /
+     *  gpu_forward are NULL); the runner converts the driver's float arrays
+     *  to caps' dtype and layout and back. */
+    attn_params_forward_fn params_forward;
 } attn_step;
 
 /*
@@ -347,6 +408,10 @@ int attn_step_main(int argc, char **argv, const attn_step *step);
  * one-line message.
  */
 int attn_read_input(const char *flag, const char *path, attn_array *a, char *msg, size_t n);
+/** attn_read_input(), also taking float16 files when @p allow_fp16 (the
+ *  step computes in a 16-bit type); their values arrive as floats. */
+int attn_read_input_typed(const char *flag, const char *path, attn_array *a, int allow_fp16,
+                          char *msg, size_t n);
 /**
  * Take the problem's shape from the Q, K, V files; shape flags given as
  * well must agree. Returns 0 or 2 with a one-line message.
@@ -369,6 +434,28 @@ int attn_all_finite(const float *x, size_t n);
  */
 void attn_take_qkv(const attn_problem *p, int from_files, uint64_t seed, attn_array *aq,
                    attn_array *ak, attn_array *av, float **q, float **k, float **v);
+
+/**
+ * Copy a float [B, H, S, D] BHSD array @p src into @p dst as type @p t
+ * (fp32, fp16 or bf16, rounded to nearest even) laid out as @p layout. 0,
+ * or 2 with attn_last_error() set for a type with no host conversion.
+ */
+int attn_to_typed(void *dst, attn_dtype t, attn_layout layout, const float *src, int B, int H,
+                  int S, int D);
+/** The reverse of attn_to_typed(): @p src of type @p t in @p layout to float BHSD. */
+int attn_from_typed(float *dst, const void *src, attn_dtype t, attn_layout layout, int B, int H,
+                    int S, int D);
+
+/**
+ * Run a step that has a params_forward on the CPU: the float BHSD arrays
+ * converted once to @p t in @p layout, the step called on attn_params, O
+ * converted back (LSE is fp32 throughout). Timing and extra_bytes as
+ * attn_cpu_run(); the typed copies are the harness's, not counted.
+ */
+int attn_cpu_run_typed(const attn_step *step, const attn_problem *p, attn_dtype t,
+                       attn_layout layout, const float *q, const float *k, const float *v,
+                       float *o, float *lse, const attn_bench_opts *bench, attn_run_stats *st,
+                       char *msg, size_t msg_len);
 
 /** Value used to poison outputs before a run, so unwritten elements fail. */
 #define ATTN_POISON 12345.678f

@@ -21,14 +21,40 @@
 /** How many rows a sampled check compares. */
 #define SAMPLE_ROWS 256
 
-int attn_cpu_run(const attn_step *step, const attn_problem *p, const float *q,
-                 const float *k, const float *v, float *o, float *lse,
-                 const attn_bench_opts *bench, attn_run_stats *st, char *msg,
-                 size_t msg_len)
+/** One call of a CPU step (cpu_run_timed() times it): 0, 2 or 3. */
+typedef int (*cpu_call_fn)(const attn_step *step, void *ctx);
+
+/** The arguments of a float forward (attn_cpu_run). */
+typedef struct {
+    const attn_problem *p; /**< the problem */
+    const float *q;        /**< Q */
+    const float *k;        /**< K */
+    const float *v;        /**< V */
+    float *o;              /**< O */
+    float *lse;            /**< LSE */
+} cpu_fwd_args;
+
+/** cpu_call_fn of a float forward. */
+static int call_cpu_forward(const attn_step *step, void *ctx)
 {
-    int rc = step->supports ? step->supports(p, msg, msg_len) : 0;
-    if (rc)
-        return rc;
+    const cpu_fwd_args *a = ctx;
+    return step->cpu_forward(a->p, a->q, a->k, a->v, a->o, a->lse);
+}
+
+/** cpu_call_fn of a params forward: ctx is the attn_params. */
+static int call_params_forward(const attn_step *step, void *ctx)
+{
+    return step->params_forward((const attn_params *)ctx, NULL, NULL);
+}
+
+/** The CPU runners' one timing discipline: warm-up, then up to bench->iters
+ *  timed calls (capped by bench->max_ms), median; extra_bytes is the peak of
+ *  attn_alloc() during the calls. */
+static int cpu_run_timed(const attn_step *step, cpu_call_fn call, void *ctx,
+                         const attn_bench_opts *bench, attn_run_stats *st, char *msg,
+                         size_t msg_len)
+{
+    int rc;
     int warmup = bench ? bench->warmup : 0, iters = bench ? bench->iters : 1;
     double *times = malloc((size_t)iters * sizeof *times), spent = 0;
     if (!times) {
@@ -39,14 +65,16 @@ int attn_cpu_run(const attn_step *step, const attn_problem *p, const float *q,
     int runs = 0;
     for (int it = 0; it < warmup + iters; it++) {
         double t0 = attn_now_ms();
-        rc = step->cpu_forward(p, q, k, v, o, lse);
+        attn_clear_error();
+        rc = call(step, ctx);
         double t = attn_now_ms() - t0;
         if (rc) {
             if (rc == ATTN_EXIT_RESOURCE)
                 snprintf(msg, msg_len, "step %s: out of host memory: needed %zu bytes",
                          step->id, attn_mem_failed_bytes());
             else
-                snprintf(msg, msg_len, "step %s refused the problem", step->id);
+                snprintf(msg, msg_len, "step %s refused the problem%s%s", step->id,
+                         attn_last_error()[0] ? ": " : "", attn_last_error());
             free(times);
             return rc;
         }
@@ -62,6 +90,65 @@ int attn_cpu_run(const attn_step *step, const attn_problem *p, const float *q,
     st->ms = attn_median(times, runs);
     free(times);
     return 0;
+}
+
+int attn_cpu_run(const attn_step *step, const attn_problem *p, const float *q,
+                 const float *k, const float *v, float *o, float *lse,
+                 const attn_bench_opts *bench, attn_run_stats *st, char *msg,
+                 size_t msg_len)
+{
+    int rc = step->supports ? step->supports(p, msg, msg_len) : 0;
+    if (rc)
+        return rc;
+    if (step->params_forward) /* a typed step, run at its first dtype in BHSD */
+        for (int t = 0; t < ATTN_DTYPE_COUNT; t++)
+            if (step->caps.dtypes & (1u << t))
+                return attn_cpu_run_typed(step, p, (attn_dtype)t, ATTN_LAYOUT_BHSD, q, k, v, o,
+                                          lse, bench, st, msg, msg_len);
+    cpu_fwd_args a = {p, q, k, v, o, lse};
+    return cpu_run_timed(step, call_cpu_forward, &a, bench, st, msg, msg_len);
+}
+
+int attn_cpu_run_typed(const attn_step *step, const attn_problem *p, attn_dtype t,
+                       attn_layout layout, const float *q, const float *k, const float *v,
+                       float *o, float *lse, const attn_bench_opts *bench, attn_run_stats *st,
+                       char *msg, size_t msg_len)
+{
+    const size_t es = attn_dtype_size(t), qn = attn_q_elems(p), kvn = attn_kv_elems(p);
+    attn_params pp;
+    int rc;
+    if (!step->params_forward) {
+        snprintf(msg, msg_len, "step %s takes float tensors only", step->id);
+        return ATTN_EXIT_BAD_INPUT;
+    }
+    /* the harness's typed copies: malloc, not attn_alloc (not the step's memory) */
+    void *tq = malloc(qn * es), *tk = malloc(kvn * es), *tv = malloc(kvn * es), *to = malloc(qn * es);
+    if (!tq || !tk || !tv || !to) {
+        snprintf(msg, msg_len, "out of host memory: needed %zu bytes for the %s copies",
+                 (2 * qn + 2 * kvn) * es, attn_dtype_name(t));
+        rc = ATTN_EXIT_RESOURCE;
+        goto done;
+    }
+    attn_params_init(&pp, p, t, tq, tk, tv, to, lse);
+    attn_tensor_strides(&pp.q, layout, p->heads_q, p->seqlen_q, p->head_dim);
+    attn_tensor_strides(&pp.o, layout, p->heads_q, p->seqlen_q, p->head_dim);
+    attn_tensor_strides(&pp.k, layout, p->heads_kv, p->seqlen_k, p->head_dim);
+    attn_tensor_strides(&pp.v, layout, p->heads_kv, p->seqlen_k, p->head_dim);
+    if ((rc = attn_params_check(&pp, &step->caps, step->id, msg, msg_len)))
+        goto done;
+    if ((rc = attn_to_typed(tq, t, layout, q, p->batch, p->heads_q, p->seqlen_q, p->head_dim)) ||
+        (rc = attn_to_typed(tk, t, layout, k, p->batch, p->heads_kv, p->seqlen_k, p->head_dim)) ||
+        (rc = attn_to_typed(tv, t, layout, v, p->batch, p->heads_kv, p->seqlen_k, p->head_dim)) ||
+        (rc = attn_to_typed(to, t, layout, o, p->batch, p->heads_q, p->seqlen_q, p->head_dim))) {
+        snprintf(msg, msg_len, "%s", attn_last_error());
+        goto done;
+    }
+    if ((rc = cpu_run_timed(step, call_params_forward, &pp, bench, st, msg, msg_len)))
+        goto done;
+    rc = attn_from_typed(o, to, t, layout, p->batch, p->heads_q, p->seqlen_q, p->head_dim);
+done:
+    free(tq), free(tk), free(tv), free(to);
+    return rc;
 }
 
 void attn_take_qkv(const attn_problem *p, int from_files, uint64_t seed, attn_array *aq,
@@ -85,6 +172,12 @@ void attn_take_qkv(const attn_problem *p, int from_files, uint64_t seed, attn_ar
 
 int attn_read_input(const char *flag, const char *path, attn_array *a, char *msg, size_t n)
 {
+    return attn_read_input_typed(flag, path, a, 0, msg, n);
+}
+
+int attn_read_input_typed(const char *flag, const char *path, attn_array *a, int allow_fp16,
+                          char *msg, size_t n)
+{
     int rc = attn_npy_read(path, a, msg, n);
     if (rc)
         return rc;
@@ -93,7 +186,7 @@ int attn_read_input(const char *flag, const char *path, attn_array *a, char *msg
                  flag, path, a->rank);
         return ATTN_EXIT_BAD_INPUT;
     }
-    if (a->was_fp16) {
+    if (a->was_fp16 && !allow_fp16) {
         snprintf(msg, n, "%s %s: float16 input; this step computes in fp32 (give float32)",
                  flag, path);
         return ATTN_EXIT_BAD_INPUT;
@@ -199,6 +292,8 @@ typedef struct {
     size_t checked_rows;
     int sampled;
     int nan_finite_inputs;    /* NaN in O although every input was finite */
+    double atol;              /* the rule's absolute term at this precision */
+    double lse_tol;           /* the LSE tolerance at this precision */
     int ok;
 } check_result;
 
@@ -211,7 +306,7 @@ int attn_all_finite(const float *x, size_t n)
 }
 
 /** The check against the float64 oracle (and --prev): errors, the rule, the verdict. */
-static int run_check(const attn_problem *p, const attn_opts *opt, const float *q,
+static int run_check(const attn_problem *p, const attn_opts *opt, attn_dtype t, const float *q,
                      const float *k, const float *v, const float *o, const float *lse,
                      check_result *cr, char *msg, size_t n)
 {
@@ -231,7 +326,8 @@ static int run_check(const attn_problem *p, const attn_opts *opt, const float *q
         return ATTN_EXIT_RESOURCE;
     }
     attn_oracle_forward(p, q, k, v, rows, n_rows, o_ref, lse_ref);
-    attn_naive_fp32_rows(p, q, k, v, rows, n_rows, o_base, lse_base);
+    /* the rule's scale: naive attention at the step's precision (fp32: step 01) */
+    attn_naive_rows_at(p, t, q, k, v, rows, n_rows, o_base, lse_base);
     if (rows) {
         attn_gather_rows(o, D, rows, n_rows, o_got);
         attn_gather_rows(lse, 1, rows, n_rows, lse_got);
@@ -243,7 +339,9 @@ static int run_check(const attn_problem *p, const attn_opts *opt, const float *q
     size_t qn = attn_q_elems(p), kvn = attn_kv_elems(p);
     cr->nan_finite_inputs = attn_all_finite(q, qn) && attn_all_finite(k, kvn) &&
                             attn_all_finite(v, kvn) && !attn_all_finite(o, qn);
-    cr->ok = attn_rule_ok(&cr->o, base.max_abs, 2.0, 1e-6) && cr->lse_err <= ATTN_LSE_TOL &&
+    cr->atol = t == ATTN_F32 ? 1e-6 : 1e-4;
+    cr->lse_tol = t == ATTN_F32 ? ATTN_LSE_TOL : 1e-3;
+    cr->ok = attn_rule_ok(&cr->o, base.max_abs, 2.0, cr->atol) && cr->lse_err <= cr->lse_tol &&
              !cr->nan_finite_inputs;
     free(rows), free(o_ref), free(lse_ref), free(o_base), free(lse_base), free(o_got), free(lse_got);
     return 0;
@@ -262,8 +360,21 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
     if (rc)
         goto fail;
     rc = ATTN_EXIT_BAD_INPUT;
-    if (strcmp(opt.dtype, "fp32") != 0) {
-        snprintf(msg, sizeof msg, "--dtype %s: step %s computes in fp32 only", opt.dtype, step->id);
+    /* the step's element type and layout: fp32 BHSD unless its caps say more */
+    const uint32_t dtypes = step->caps.dtypes ? step->caps.dtypes : 1u << ATTN_F32;
+    const int t = attn_dtype_parse(opt.dtype);
+    if (t < 0 || !(dtypes & (1u << t))) {
+        if (dtypes == 1u << ATTN_F32)
+            snprintf(msg, sizeof msg, "--dtype %s: step %s computes in fp32 only", opt.dtype, step->id);
+        else
+            snprintf(msg, sizeof msg, "--dtype %s: step %s computes in%s%s%s", opt.dtype, step->id,
+                     dtypes & (1u << ATTN_F32) ? " fp32" : "", dtypes & (1u << ATTN_F16) ? " fp16" : "",
+                     dtypes & (1u << ATTN_BF16) ? " bf16" : "");
+        goto fail;
+    }
+    const attn_dtype dt = (attn_dtype)t;
+    if (opt.layout != ATTN_LAYOUT_BHSD && !(step->caps.features & ATTN_FEAT_STRIDES)) {
+        snprintf(msg, sizeof msg, "--layout bshd: step %s takes contiguous BHSD tensors only", step->id);
         goto fail;
     }
     if (opt.do_path || opt.dq_path || opt.dk_path || opt.dv_path || opt.deterministic) {
@@ -273,9 +384,11 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
         goto fail;
     }
     if (opt.q_path) {
-        if ((rc = attn_read_input("--q", opt.q_path, &aq, msg, sizeof msg)) ||
-            (rc = attn_read_input("--k", opt.k_path, &ak, msg, sizeof msg)) ||
-            (rc = attn_read_input("--v", opt.v_path, &av, msg, sizeof msg)) ||
+        /* float16 files where the step computes in a 16-bit type */
+        const int f16 = dt != ATTN_F32;
+        if ((rc = attn_read_input_typed("--q", opt.q_path, &aq, f16, msg, sizeof msg)) ||
+            (rc = attn_read_input_typed("--k", opt.k_path, &ak, f16, msg, sizeof msg)) ||
+            (rc = attn_read_input_typed("--v", opt.v_path, &av, f16, msg, sizeof msg)) ||
             (rc = attn_problem_from_files(&opt, &aq, &ak, &av, msg, sizeof msg)))
             goto fail;
     }
@@ -313,6 +426,11 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
                  (2 * qn + 2 * kvn + ln) * sizeof(float));
         goto fail;
     }
+    /* converted once to the step's precision: the step, the oracle and the
+     * baseline all see these rounded values */
+    attn_round_array(q, qn, dt);
+    attn_round_array(k, kvn, dt);
+    attn_round_array(v, kvn, dt);
     for (size_t i = 0; i < qn; i++)
         o[i] = ATTN_POISON; /* an element the step forgets to write fails the check */
     for (size_t i = 0; i < ln; i++)
@@ -320,12 +438,16 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
 
     attn_bench_opts bo = {opt.warmup, opt.iters, 1000.0};
     attn_run_stats st = {0};
-    rc = step->run(step, p, q, k, v, o, lse, opt.bench ? &bo : NULL, &st, msg, sizeof msg);
+    if (step->params_forward && !step->on_gpu)
+        rc = attn_cpu_run_typed(step, p, dt, opt.layout, q, k, v, o, lse, opt.bench ? &bo : NULL,
+                                &st, msg, sizeof msg);
+    else
+        rc = step->run(step, p, q, k, v, o, lse, opt.bench ? &bo : NULL, &st, msg, sizeof msg);
     if (rc)
         goto fail;
 
     check_result cr = {0};
-    if (opt.check && (rc = run_check(p, &opt, q, k, v, o, lse, &cr, msg, sizeof msg)))
+    if (opt.check && (rc = run_check(p, &opt, dt, q, k, v, o, lse, &cr, msg, sizeof msg)))
         goto fail;
     int pass = !opt.check || cr.ok;
     double vs_prev = -1;
@@ -335,7 +457,9 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
     }
     /* outputs: written also on FAIL, for debugging (notes/design.md) */
     int64_t oshape[4] = {p->batch, p->heads_q, p->seqlen_q, p->head_dim};
-    if (opt.out_path && (rc = attn_npy_write(opt.out_path, o, 4, oshape, 0, msg, sizeof msg)))
+    /* O in the input's type: float16 for fp16, float32 otherwise (NumPy has no bf16) */
+    if (opt.out_path &&
+        (rc = attn_npy_write(opt.out_path, o, 4, oshape, dt == ATTN_F16, msg, sizeof msg)))
         goto fail; /* nothing written: a file already at the path stays as it was */
     if (opt.lse_path && (rc = attn_npy_write(opt.lse_path, lse, 3, oshape, 0, msg, sizeof msg))) {
         if (opt.out_path)
@@ -354,15 +478,17 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
         if (cr.o.nan_missing || cr.o.inf_mismatch)
             printf("  NaN/Inf mismatch against the oracle: %zu missing NaN, %zu inf\n",
                    cr.o.nan_missing, cr.o.inf_mismatch);
-        printf("  rule: max_abs_err %.3g <= 2 x %.3g + 1e-6; lse_err %.3g <= %g\n",
-               cr.o.max_abs, cr.baseline_max_abs, cr.lse_err, ATTN_LSE_TOL);
+        printf("  rule: max_abs_err %.3g <= 2 x %.3g + %g; lse_err %.3g <= %g\n",
+               cr.o.max_abs, cr.baseline_max_abs, cr.atol, cr.lse_err, cr.lse_tol);
     }
     double secs = st.ms * 1e-3;
-    printf("result: step=%s device=%s dtype=fp32 B=%d Hq=%d Hkv=%d Sq=%d Sk=%d D=%d causal=%d "
+    printf("result: step=%s device=%s dtype=%s B=%d Hq=%d Hkv=%d Sq=%d Sk=%d D=%d causal=%d "
            "scale=%.6g ms=%.4f tflops=%.4f extra_bytes=%zu",
-           step->id, step->on_gpu ? "gpu" : "cpu", p->batch, p->heads_q, p->heads_kv,
+           step->id, step->on_gpu ? "gpu" : "cpu", attn_dtype_name(dt), p->batch, p->heads_q, p->heads_kv,
            p->seqlen_q, p->seqlen_k, p->head_dim, p->causal, (double)attn_scale(p), st.ms,
            secs > 0 ? attn_flops_forward(p) / secs * 1e-12 : 0.0, st.extra_bytes);
+    if (opt.layout == ATTN_LAYOUT_BSHD)
+        printf(" layout=bshd");
     if (opt.bench)
         printf(" runs=%d", st.runs);
     if (opt.check) {

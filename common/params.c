@@ -193,3 +193,55 @@ int attn_params_check(const attn_params *pp, const attn_caps *caps, const char *
     }
     return 0;
 }
+
+/** Element offset of (b, h, s, 0) in @p layout for a [B, H, S, D] tensor. */
+static size_t layout_offset(attn_layout layout, int H, int S, int D, int b, int h, int s)
+{
+    if (layout == ATTN_LAYOUT_BSHD)
+        return (((size_t)b * S + s) * H + h) * D;
+    return (((size_t)b * H + h) * S + s) * D;
+}
+
+int attn_to_typed(void *dst, attn_dtype t, attn_layout layout, const float *src, int B, int H,
+                  int S, int D)
+{
+    if (t != ATTN_F32 && t != ATTN_F16 && t != ATTN_BF16)
+        return attn_set_error(ATTN_EXIT_BAD_INPUT, "no host conversion to %s", attn_dtype_name(t));
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int s = 0; s < S; s++) {
+                const float *x = src + layout_offset(ATTN_LAYOUT_BHSD, H, S, D, b, h, s);
+                const size_t o = layout_offset(layout, H, S, D, b, h, s);
+                for (int d = 0; d < D; d++) {
+                    if (t == ATTN_F32)
+                        ((float *)dst)[o + d] = x[d];
+                    else if (t == ATTN_F16)
+                        ((uint16_t *)dst)[o + d] = attn_float_to_half(x[d]);
+                    else
+                        ((uint16_t *)dst)[o + d] = attn_float_to_bf16(x[d]);
+                }
+            }
+    return 0;
+}
+
+int attn_from_typed(float *dst, const void *src, attn_dtype t, attn_layout layout, int B, int H,
+                    int S, int D)
+{
+    if (t != ATTN_F32 && t != ATTN_F16 && t != ATTN_BF16)
+        return attn_set_error(ATTN_EXIT_BAD_INPUT, "no host conversion from %s", attn_dtype_name(t));
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int s = 0; s < S; s++) {
+                float *x = dst + layout_offset(ATTN_LAYOUT_BHSD, H, S, D, b, h, s);
+                const size_t o = layout_offset(layout, H, S, D, b, h, s);
+                for (int d = 0; d < D; d++) {
+                    if (t == ATTN_F32)
+                        x[d] = ((const float *)src)[o + d];
+                    else if (t == ATTN_F16)
+                        x[d] = attn_half_to_float(((const uint16_t *)src)[o + d]);
+                    else
+                        x[d] = attn_bf16_to_float(((const uint16_t *)src)[o + d]);
+                }
+            }
+    return 0;
+}

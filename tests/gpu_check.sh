@@ -24,7 +24,7 @@ el "build (GPU_ARCHS=90)"
 make -j"$(nproc)" GPU_ARCHS=90 "$CK" "$CKL" all > "$OUT/build.txt" 2>&1 || { tail -30 "$OUT/build.txt"; exit 1; }
 
 el "CPU suites"
-BIN=build/bin sh tests/run_suites.sh $(for f in tests/test_[0-9][0-9].c; do n=${f#tests/test_}; echo "test_cpu:step${n%.c}"; done) test_cpu:common > "$OUT/test_cpu.txt" 2>&1 || status=1
+BIN=build/bin sh tests/run_suites.sh $(for n in $(make -s print-cpu-suites); do echo "test_cpu:$n"; done) > "$OUT/test_cpu.txt" 2>&1 || status=1
 tail -n 1 "$OUT/test_cpu.txt"
 
 el "GPU suites (no fork)"

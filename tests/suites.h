@@ -12,6 +12,7 @@ Suite *suite_step01(void);
 Suite *suite_step02(void);
 Suite *suite_step03(void);
 Suite *suite_step07(void);
+Suite *suite_precision(void);
 
 /*
  * The conformance loop shared by the step suites: iteration _i runs case

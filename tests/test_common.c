@@ -996,6 +996,192 @@ START_TEST(problem_rules)
 }
 END_TEST
 
+/* ---- typed tensors through the driver: a test-only pass-through step ---- */
+
+/** What the pass-through step was last handed. */
+static attn_params pt_seen;
+/** The first bits of Q it was handed, as stored (16-bit types). */
+static uint16_t pt_q_bits[8];
+
+/** A test-only step on attn_params: records what it is given, then writes
+ *  O = Q element by element in Q's type and strides (a pass-through) and
+ *  LSE = 0. It proves what reaches an entry point, not attention. */
+static int passthrough_forward(const attn_params *pp, void *ws, struct CUstream_st *stream)
+{
+    (void)ws, (void)stream;
+    pt_seen = *pp;
+    const attn_problem *p = &pp->prob;
+    const size_t es = attn_dtype_size(pp->q.dtype);
+    if (es == 2)
+        memcpy(pt_q_bits, pp->q.data, sizeof pt_q_bits);
+    for (int b = 0; b < p->batch; b++)
+        for (int h = 0; h < p->heads_q; h++)
+            for (int i = 0; i < p->seqlen_q; i++) {
+                const char *src = (const char *)pp->q.data +
+                                  (b * pp->q.stride_b + h * pp->q.stride_h + i * pp->q.stride_s) * es;
+                char *dst = (char *)pp->o.data +
+                            (b * pp->o.stride_b + h * pp->o.stride_h + i * pp->o.stride_s) * es;
+                memcpy(dst, src, (size_t)p->head_dim * es);
+                pp->lse[((size_t)b * p->heads_q + h) * p->seqlen_q + i] = 0.0f;
+            }
+    return 0;
+}
+
+/** The pass-through step: fp16 and bf16, any strides, any head dim. */
+static const attn_step passthrough_step = {
+    "t16", "passthrough", 0, NULL, NULL, NULL, NULL, attn_cpu_run,
+    {(1u << ATTN_F16) | (1u << ATTN_BF16), ATTN_FEAT_STRIDES, 1, 256, NULL}, passthrough_forward};
+
+/** Q, K, V files of shape [1, 2, 5, 8] (K/V: one head, 7 rows) in float16 or float32. */
+static void write_typed_qkv(int as_fp16, float *q)
+{
+    float kv[7 * 8];
+    int64_t qs[4] = {1, 2, 5, 8}, ks[4] = {1, 1, 7, 8};
+    char msg[256];
+    attn_fill_normal(q, 80, 11, ATTN_STREAM_Q);
+    attn_fill_normal(kv, 56, 11, ATTN_STREAM_K);
+    if (as_fp16)
+        for (int i = 0; i < 80; i++)
+            q[i] = attn_half_to_float(attn_float_to_half(q[i])); /* what the file will hold */
+    ck_assert_int_eq(attn_npy_write(tmp_path("q.npy"), q, 4, qs, as_fp16, msg, sizeof msg), 0);
+    ck_assert_int_eq(attn_npy_write(tmp_path("k.npy"), kv, 4, ks, as_fp16, msg, sizeof msg), 0);
+    ck_assert_int_eq(attn_npy_write(tmp_path("v.npy"), kv, 4, ks, as_fp16, msg, sizeof msg), 0);
+}
+
+/* --dtype fp16 and a float16 .npy reach the entry point as fp16 data (the
+ * file's bits), the result line says dtype=fp16, and O is written as
+ * float16; --dtype bf16 with float32 files hands over bf16 bits and writes
+ * float32; --layout bshd hands over BSHD strides and O comes back right. */
+START_TEST(program_typed_inputs)
+{
+    make_tmpdir();
+    static const struct {
+        int fp16_files;
+        const char *flags;
+        attn_dtype want;
+        attn_layout layout;
+    } C[] = {
+        {1, "--dtype fp16", ATTN_F16, ATTN_LAYOUT_BHSD},
+        {0, "--dtype bf16", ATTN_BF16, ATTN_LAYOUT_BHSD},
+        {1, "--dtype fp16 --layout bshd", ATTN_F16, ATTN_LAYOUT_BSHD},
+        {0, "--dtype bf16 --layout=bshd", ATTN_BF16, ATTN_LAYOUT_BSHD},
+    };
+    float q[80];
+    char line[1024], msg[256], want_kv[32];
+    write_typed_qkv(C[_i].fp16_files, q);
+    snprintf(line, sizeof line, "--q %s --k %s --v %s %s --no-check --out %s", tmp_path("q.npy"),
+             tmp_path("k.npy"), tmp_path("v.npy"), C[_i].flags, tmp_path("o.npy"));
+    memset(&pt_seen, 0, sizeof pt_seen);
+    int rc = run_program(&passthrough_step, line);
+    ck_assert_msg(rc == 0, "'%s': exit %d (%s)", line, rc, prog_err);
+    snprintf(want_kv, sizeof want_kv, "dtype=%s ", attn_dtype_name(C[_i].want));
+    ck_assert_msg(strstr(prog_out, want_kv), "'%s': no '%s' in: %s", line, want_kv, prog_out);
+    /* what the entry point saw */
+    ck_assert_int_eq(pt_seen.q.dtype, C[_i].want);
+    ck_assert_int_eq(pt_seen.o.dtype, C[_i].want);
+    ck_assert_int_eq(pt_seen.struct_size, sizeof(attn_params));
+    const int64_t want_stride_h = C[_i].layout == ATTN_LAYOUT_BSHD ? 8 : 5 * 8;
+    ck_assert_int_eq(pt_seen.q.stride_h, want_stride_h);
+    ck_assert_int_eq(pt_seen.k.stride_s, C[_i].layout == ATTN_LAYOUT_BSHD ? 8 : 8); /* Hkv = 1 */
+    for (int e = 0; e < 8; e++) {
+        const uint16_t want = C[_i].want == ATTN_F16 ? attn_float_to_half(q[e]) : attn_float_to_bf16(q[e]);
+        ck_assert_msg(pt_q_bits[e] == want, "'%s': Q[%d] reached the step as 0x%04x, expected 0x%04x",
+                      line, e, pt_q_bits[e], want);
+    }
+    /* O: written in the input's type, equal to Q rounded to the step's type */
+    attn_array o = {0};
+    ck_assert_int_eq(attn_npy_read(tmp_path("o.npy"), &o, msg, sizeof msg), 0);
+    ck_assert_int_eq(o.was_fp16, C[_i].want == ATTN_F16);
+    for (int e = 0; e < 80; e++)
+        ck_assert_float_eq(o.data[e], attn_round_to(q[e], C[_i].want));
+    attn_array_free(&o);
+}
+END_TEST
+
+/* What a step does not take is refused with exit 2 and writes nothing: an
+ * fp32 step and --dtype fp16 or a float16 file, an fp32 step and --layout
+ * bshd, the 16-bit step and --dtype fp32. */
+START_TEST(program_typed_refusals)
+{
+    make_tmpdir();
+    float q[80];
+    char line[1024];
+    write_typed_qkv(1, q);
+    const char *out = tmp_path("o.npy");
+    snprintf(line, sizeof line, "--seq 4 --dim 8 --dtype fp16 --out %s", out);
+    assert_refused(step_main(line), ATTN_EXIT_BAD_INPUT, "computes in fp32 only", line);
+    snprintf(line, sizeof line, "--q %s --k %s --v %s --out %s", tmp_path("q.npy"), tmp_path("k.npy"),
+             tmp_path("v.npy"), out);
+    assert_refused(step_main(line), ATTN_EXIT_BAD_INPUT, "float16 input", line);
+    snprintf(line, sizeof line, "--seq 4 --dim 8 --layout bshd --out %s", out);
+    assert_refused(step_main(line), ATTN_EXIT_BAD_INPUT, "BHSD tensors only", line);
+    snprintf(line, sizeof line, "--seq 4 --dim 8 --dtype fp32 --out %s", out);
+    assert_refused(run_program(&passthrough_step, line), ATTN_EXIT_BAD_INPUT, "computes in fp16 bf16", line);
+    snprintf(line, sizeof line, "--seq 4 --dim 8 --layout bhsdx --out %s", out);
+    assert_refused(step_main(line), ATTN_EXIT_BAD_INPUT, "--layout: expected bhsd or bshd", line);
+    ck_assert(!exists(out));
+}
+END_TEST
+
+/* attn_params_check refuses what a step's caps lack, by name. */
+START_TEST(params_check_caps)
+{
+    attn_problem p = {1, 4, 2, 10, 12, 64, 1, 0};
+    attn_params pp;
+    char msg[256];
+    const int dims[] = {64, 128, 0};
+    attn_caps caps = {1u << ATTN_F16, 0, 1, 256, dims};
+    attn_params_init(&pp, &p, ATTN_F16, NULL, NULL, NULL, NULL, NULL);
+    ck_assert_int_eq(attn_params_check(&pp, &caps, "08", msg, sizeof msg), 0);
+    attn_params_init(&pp, &p, ATTN_BF16, NULL, NULL, NULL, NULL, NULL);
+    ck_assert_int_eq(attn_params_check(&pp, &caps, "08", msg, sizeof msg), ATTN_EXIT_BAD_INPUT);
+    ck_assert_msg(strstr(msg, "--dtype bf16: step 08 computes in fp16"), "%s", msg);
+    p.head_dim = 96;
+    attn_params_init(&pp, &p, ATTN_F16, NULL, NULL, NULL, NULL, NULL);
+    ck_assert_int_eq(attn_params_check(&pp, &caps, "08", msg, sizeof msg), ATTN_EXIT_BAD_INPUT);
+    ck_assert_msg(strstr(msg, "--dim 96: step 08 supports head dims 64, 128"), "%s", msg);
+    p.head_dim = 64;
+    attn_params_init(&pp, &p, ATTN_F16, NULL, NULL, NULL, NULL, NULL);
+    attn_tensor_strides(&pp.q, ATTN_LAYOUT_BSHD, 4, 10, 64);
+    ck_assert_int_eq(attn_params_check(&pp, &caps, "08", msg, sizeof msg), ATTN_EXIT_BAD_INPUT);
+    ck_assert_msg(strstr(msg, "BHSD"), "%s", msg);
+    caps.features = ATTN_FEAT_STRIDES;
+    ck_assert_int_eq(attn_params_check(&pp, &caps, "08", msg, sizeof msg), 0);
+    static const struct {
+        const char *what;
+        unsigned feat;
+    } F[] = {{"a sliding window", ATTN_FEAT_WINDOW}, {"ALiBi", ATTN_FEAT_ALIBI},
+             {"softcap", ATTN_FEAT_SOFTCAP},        {"dropout", ATTN_FEAT_DROPOUT},
+             {"variable lengths", ATTN_FEAT_VARLEN}, {"a KV cache", ATTN_FEAT_KVCACHE},
+             {"a paged KV cache", ATTN_FEAT_PAGED}};
+    const float slopes[4] = {0};
+    const int32_t ints[4] = {0};
+    for (size_t f = 0; f < sizeof F / sizeof F[0]; f++) {
+        attn_params_init(&pp, &p, ATTN_F16, NULL, NULL, NULL, NULL, NULL);
+        switch (f) {
+        case 0: pp.window_left = 3; break;
+        case 1: pp.alibi_slopes = slopes; break;
+        case 2: pp.softcap = 30.0f; break;
+        case 3: pp.dropout_p = 0.1f; break;
+        case 4: pp.cu_seqlens_q = ints; break;
+        case 5: pp.cache_seqlens = ints; break;
+        default: pp.block_table = ints, pp.page_size = 16, pp.max_blocks = 1; break;
+        }
+        caps.features = ATTN_FEAT_STRIDES;
+        ck_assert_int_eq(attn_params_check(&pp, &caps, "08", msg, sizeof msg), ATTN_EXIT_BAD_INPUT);
+        ck_assert_msg(strstr(msg, F[f].what), "feature %zu: %s", f, msg);
+        caps.features |= F[f].feat;
+        ck_assert_msg(attn_params_check(&pp, &caps, "08", msg, sizeof msg) == 0, "feature %zu: %s", f, msg);
+    }
+    attn_params_init(&pp, &p, ATTN_F16, NULL, NULL, NULL, NULL, NULL);
+    pp.version = 0;
+    ck_assert_int_eq(attn_params_check(&pp, &caps, "08", msg, sizeof msg), ATTN_EXIT_BAD_INPUT);
+    ck_assert_int_eq(attn_dtype_parse("bf16"), ATTN_BF16);
+    ck_assert_int_eq(attn_dtype_parse("fp64"), -1);
+    ck_assert_uint_eq(attn_dtype_size(ATTN_F8_E4M3), 1);
+}
+END_TEST
+
 Suite *suite_common(void)
 {
     Suite *s = suite_create("common");
@@ -1015,6 +1201,9 @@ Suite *suite_common(void)
     tcase_add_test(tc, program_unwritable_out);
     tcase_add_test(tc, program_out_of_memory);
     tcase_add_test(tc, cli_strict_numbers);
+    tcase_add_loop_test(tc, program_typed_inputs, 0, 4);
+    tcase_add_test(tc, program_typed_refusals);
+    tcase_add_test(tc, params_check_caps);
     suite_add_tcase(s, tc);
     tc = tcase_create("faults");
     tcase_set_timeout(tc, 60);

@@ -1,0 +1,21 @@
+# tests/bench/bench.mk: build/bin/bench, the in-process GPU benchmark
+# (tests/bench/bench.cu: every GPU step on every shape in one process,
+# writing build/bench/results.csv as tests/bench/sweep.py does).
+#
+# Included by the Makefile after its variables (OBJ, BIN, NVCC,
+# ALL_NVFLAGS, CUDA_LINK, the object lists) are defined; on its own:
+#
+#     make -f Makefile -f tests/bench/bench.mk build/bin/bench
+#
+# Compiled like common/*.cu (ALL_NVFLAGS: every GPU_ARCHS, the strict
+# warnings) and linked like the GPU suites (test_gpu): every step's objects
+# and common's C and CUDA objects, with cuBLAS and the static CUDA runtime.
+# Needs nvcc; the Makefile asks for it only where HAVE_CUDA is set.
+
+$(OBJ)/tests/bench/bench.o: tests/bench/bench.cu $(COMMON_H)
+	@mkdir -p $(@D)
+	$(NVCC) $(ALL_NVFLAGS) -c $< -o $@
+
+$(BIN)/bench: $(OBJ)/tests/bench/bench.o $(CPU_LIB_OBJ) $(GPU_LIB_OBJ) $(COMMON_OBJ) $(COMMON_GOBJ)
+	@mkdir -p $(@D)
+	$(CXX) $^ -o $@ $(CUDA_LINK) -lm
