@@ -174,7 +174,12 @@ $(BIN)/test_cpu: $(TEST_CPU_OBJ) $(CPU_LIB_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(CHECK_LIBS) -lm
 
 # a GPU suite links every step (each compares a step with its base)
-$(foreach t,$(GPU_SUITES),$(BIN)/$(t)): $(BIN)/%: $(OBJ)/tests/%.o $(OBJ)/tests/conformance.o $(CPU_LIB_OBJ) $(GPU_LIB_OBJ) $(COMMON_OBJ) $(COMMON_GOBJ)
+# test-only GPU code (tests/*.cu: a pass-through step), linked into every GPU suite
+TEST_GPU_HELPERS := $(patsubst tests/%.cu,$(OBJ)/tests/%.o,$(wildcard tests/*.cu))
+$(OBJ)/tests/%.o: tests/%.cu $(COMMON_H)
+	@mkdir -p $(@D)
+	$(NVCC) $(ALL_NVFLAGS) -c $< -o $@
+$(foreach t,$(GPU_SUITES),$(BIN)/$(t)): $(BIN)/%: $(OBJ)/tests/%.o $(OBJ)/tests/conformance.o $(TEST_GPU_HELPERS) $(CPU_LIB_OBJ) $(GPU_LIB_OBJ) $(COMMON_OBJ) $(COMMON_GOBJ)
 	@mkdir -p $(@D)
 	$(CXX) $^ -o $@ $(CUDA_LINK) $(CHECK_LIBS) -lm
 

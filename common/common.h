@@ -320,13 +320,16 @@ typedef struct {
 struct attn_step;
 
 /**
- * Run @p step on host arrays: copies in and out where the step is on the
- * GPU, times only the step itself. @p bench NULL: one run. Returns 0,
- * ATTN_EXIT_BAD_INPUT (step refuses the shape) or ATTN_EXIT_RESOURCE, with
- * a one-line message in @p msg.
+ * Run @p step on host arrays (float, BHSD) at element type @p t in layout
+ * @p layout: copies in and out where the step is on the GPU, converts to
+ * and from @p t and @p layout for a step with a params forward (a float
+ * step takes fp32 BHSD only), times only the step itself. @p bench NULL:
+ * one run. Returns 0, ATTN_EXIT_BAD_INPUT (the step refuses the shape, the
+ * type or the layout) or ATTN_EXIT_RESOURCE, with a one-line message in
+ * @p msg.
  */
-typedef int (*attn_runner)(const struct attn_step *step, const attn_problem *p,
-                           const float *q, const float *k, const float *v,
+typedef int (*attn_runner)(const struct attn_step *step, const attn_problem *p, attn_dtype t,
+                           attn_layout layout, const float *q, const float *k, const float *v,
                            float *o, float *lse, const attn_bench_opts *bench,
                            attn_run_stats *st, char *msg, size_t msg_len);
 
@@ -382,16 +385,23 @@ extern const attn_step attn04_step; /**< step 04: standard attention with cuBLAS
 extern const attn_step attn05_step; /**< step 05: FlashAttention-1 kernel */
 extern const attn_step attn06_step; /**< step 06: FlashAttention-2 kernel */
 
-/** Runner for CPU steps (driver.c). */
-int attn_cpu_run(const attn_step *step, const attn_problem *p, const float *q,
-                 const float *k, const float *v, float *o, float *lse,
-                 const attn_bench_opts *bench, attn_run_stats *st, char *msg,
-                 size_t msg_len);
-/** Runner for GPU steps (gpu_host.cu; only in binaries built with nvcc). */
-int attn_gpu_run(const attn_step *step, const attn_problem *p, const float *q,
-                 const float *k, const float *v, float *o, float *lse,
-                 const attn_bench_opts *bench, attn_run_stats *st, char *msg,
-                 size_t msg_len);
+/** Runner for CPU steps (driver.c): an attn_runner. */
+int attn_cpu_run(const attn_step *step, const attn_problem *p, attn_dtype t, attn_layout layout,
+                 const float *q, const float *k, const float *v, float *o, float *lse,
+                 const attn_bench_opts *bench, attn_run_stats *st, char *msg, size_t msg_len);
+/** Runner for GPU steps (gpu_host.cu; only in binaries built with nvcc): an attn_runner. */
+int attn_gpu_run(const attn_step *step, const attn_problem *p, attn_dtype t, attn_layout layout,
+                 const float *q, const float *k, const float *v, float *o, float *lse,
+                 const attn_bench_opts *bench, attn_run_stats *st, char *msg, size_t msg_len);
+/**
+ * Does @p step take element type @p t in layout @p layout? A float step
+ * (steps 01–07) takes fp32 BHSD only; a step with a params forward what its
+ * caps say. 0, or ATTN_EXIT_BAD_INPUT with a one-line message.
+ */
+int attn_step_takes(const attn_step *step, attn_dtype t, attn_layout layout, char *msg,
+                    size_t msg_len);
+/** The first (lowest) element type @p step takes: fp32 for the float steps. */
+attn_dtype attn_step_default_dtype(const attn_step *step);
 /** 1 when a usable CUDA device is present (gpu_host.cu). */
 int attn_gpu_available(char *msg, size_t msg_len);
 
@@ -445,17 +455,6 @@ int attn_to_typed(void *dst, attn_dtype t, attn_layout layout, const float *src,
 /** The reverse of attn_to_typed(): @p src of type @p t in @p layout to float BHSD. */
 int attn_from_typed(float *dst, const void *src, attn_dtype t, attn_layout layout, int B, int H,
                     int S, int D);
-
-/**
- * Run a step that has a params_forward on the CPU: the float BHSD arrays
- * converted once to @p t in @p layout, the step called on attn_params, O
- * converted back (LSE is fp32 throughout). Timing and extra_bytes as
- * attn_cpu_run(); the typed copies are the harness's, not counted.
- */
-int attn_cpu_run_typed(const attn_step *step, const attn_problem *p, attn_dtype t,
-                       attn_layout layout, const float *q, const float *k, const float *v,
-                       float *o, float *lse, const attn_bench_opts *bench, attn_run_stats *st,
-                       char *msg, size_t msg_len);
 
 /** Value used to poison outputs before a run, so unwritten elements fail. */
 #define ATTN_POISON 12345.678f

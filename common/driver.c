@@ -92,27 +92,73 @@ static int cpu_run_timed(const attn_step *step, cpu_call_fn call, void *ctx,
     return 0;
 }
 
-int attn_cpu_run(const attn_step *step, const attn_problem *p, const float *q,
-                 const float *k, const float *v, float *o, float *lse,
-                 const attn_bench_opts *bench, attn_run_stats *st, char *msg,
-                 size_t msg_len)
+attn_dtype attn_step_default_dtype(const attn_step *step)
+{
+    for (int t = 0; t < ATTN_DTYPE_COUNT; t++)
+        if (step->caps.dtypes & (1u << t))
+            return (attn_dtype)t;
+    return ATTN_F32;
+}
+
+int attn_step_takes(const attn_step *step, attn_dtype t, attn_layout layout, char *msg,
+                    size_t msg_len)
+{
+    if (step->params_forward) {
+        if ((unsigned)t >= ATTN_DTYPE_COUNT || !(step->caps.dtypes & (1u << t))) {
+            char allowed[48] = "";
+            for (int d = 0; d < ATTN_DTYPE_COUNT; d++)
+                if (step->caps.dtypes & (1u << d)) {
+                    strncat(allowed, " ", sizeof allowed - strlen(allowed) - 1);
+                    strncat(allowed, attn_dtype_name((attn_dtype)d), sizeof allowed - strlen(allowed) - 1);
+                }
+            snprintf(msg, msg_len, "--dtype %s: step %s computes in%s", attn_dtype_name(t), step->id,
+                     allowed);
+            return ATTN_EXIT_BAD_INPUT;
+        }
+        if (layout != ATTN_LAYOUT_BHSD && !(step->caps.features & ATTN_FEAT_STRIDES)) {
+            snprintf(msg, msg_len, "--layout bshd: step %s takes contiguous BHSD tensors only",
+                     step->id);
+            return ATTN_EXIT_BAD_INPUT;
+        }
+        return 0;
+    }
+    if (t != ATTN_F32) {
+        snprintf(msg, msg_len, "--dtype %s: step %s computes in fp32 only", attn_dtype_name(t),
+                 step->id);
+        return ATTN_EXIT_BAD_INPUT;
+    }
+    if (layout != ATTN_LAYOUT_BHSD) {
+        snprintf(msg, msg_len, "--layout bshd: step %s takes contiguous BHSD tensors only", step->id);
+        return ATTN_EXIT_BAD_INPUT;
+    }
+    return 0;
+}
+
+/** The CPU runner of a step with a params forward (attn_cpu_run()). */
+static int cpu_run_typed(const attn_step *step, const attn_problem *p, attn_dtype t,
+                         attn_layout layout, const float *q, const float *k, const float *v,
+                         float *o, float *lse, const attn_bench_opts *bench, attn_run_stats *st,
+                         char *msg, size_t msg_len);
+
+int attn_cpu_run(const attn_step *step, const attn_problem *p, attn_dtype t, attn_layout layout,
+                 const float *q, const float *k, const float *v, float *o, float *lse,
+                 const attn_bench_opts *bench, attn_run_stats *st, char *msg, size_t msg_len)
 {
     int rc = step->supports ? step->supports(p, msg, msg_len) : 0;
     if (rc)
         return rc;
-    if (step->params_forward) /* a typed step, run at its first dtype in BHSD */
-        for (int t = 0; t < ATTN_DTYPE_COUNT; t++)
-            if (step->caps.dtypes & (1u << t))
-                return attn_cpu_run_typed(step, p, (attn_dtype)t, ATTN_LAYOUT_BHSD, q, k, v, o,
-                                          lse, bench, st, msg, msg_len);
+    if (step->params_forward)
+        return cpu_run_typed(step, p, t, layout, q, k, v, o, lse, bench, st, msg, msg_len);
+    if ((rc = attn_step_takes(step, t, layout, msg, msg_len)))
+        return rc;
     cpu_fwd_args a = {p, q, k, v, o, lse};
     return cpu_run_timed(step, call_cpu_forward, &a, bench, st, msg, msg_len);
 }
 
-int attn_cpu_run_typed(const attn_step *step, const attn_problem *p, attn_dtype t,
-                       attn_layout layout, const float *q, const float *k, const float *v,
-                       float *o, float *lse, const attn_bench_opts *bench, attn_run_stats *st,
-                       char *msg, size_t msg_len)
+static int cpu_run_typed(const attn_step *step, const attn_problem *p, attn_dtype t,
+                         attn_layout layout, const float *q, const float *k, const float *v,
+                         float *o, float *lse, const attn_bench_opts *bench, attn_run_stats *st,
+                         char *msg, size_t msg_len)
 {
     const size_t es = attn_dtype_size(t), qn = attn_q_elems(p), kvn = attn_kv_elems(p);
     attn_params pp;
@@ -361,22 +407,11 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
         goto fail;
     rc = ATTN_EXIT_BAD_INPUT;
     /* the step's element type and layout: fp32 BHSD unless its caps say more */
-    const uint32_t dtypes = step->caps.dtypes ? step->caps.dtypes : 1u << ATTN_F32;
     const int t = attn_dtype_parse(opt.dtype);
-    if (t < 0 || !(dtypes & (1u << t))) {
-        if (dtypes == 1u << ATTN_F32)
-            snprintf(msg, sizeof msg, "--dtype %s: step %s computes in fp32 only", opt.dtype, step->id);
-        else
-            snprintf(msg, sizeof msg, "--dtype %s: step %s computes in%s%s%s", opt.dtype, step->id,
-                     dtypes & (1u << ATTN_F32) ? " fp32" : "", dtypes & (1u << ATTN_F16) ? " fp16" : "",
-                     dtypes & (1u << ATTN_BF16) ? " bf16" : "");
+    const attn_dtype dt = t < 0 ? ATTN_F32 : (attn_dtype)t; /* the parser allows known names only */
+    if ((rc = attn_step_takes(step, dt, opt.layout, msg, sizeof msg)))
         goto fail;
-    }
-    const attn_dtype dt = (attn_dtype)t;
-    if (opt.layout != ATTN_LAYOUT_BHSD && !(step->caps.features & ATTN_FEAT_STRIDES)) {
-        snprintf(msg, sizeof msg, "--layout bshd: step %s takes contiguous BHSD tensors only", step->id);
-        goto fail;
-    }
+    rc = ATTN_EXIT_BAD_INPUT;
     if (opt.do_path || opt.dq_path || opt.dk_path || opt.dv_path || opt.deterministic) {
         snprintf(msg, sizeof msg,
                  "--do/--dq/--dk/--dv/--deterministic: step %s is a forward step (backward: step 07)",
@@ -438,11 +473,8 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
 
     attn_bench_opts bo = {opt.warmup, opt.iters, 1000.0};
     attn_run_stats st = {0};
-    if (step->params_forward && !step->on_gpu)
-        rc = attn_cpu_run_typed(step, p, dt, opt.layout, q, k, v, o, lse, opt.bench ? &bo : NULL,
-                                &st, msg, sizeof msg);
-    else
-        rc = step->run(step, p, q, k, v, o, lse, opt.bench ? &bo : NULL, &st, msg, sizeof msg);
+    rc = step->run(step, p, dt, opt.layout, q, k, v, o, lse, opt.bench ? &bo : NULL, &st, msg,
+                   sizeof msg);
     if (rc)
         goto fail;
 

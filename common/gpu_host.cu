@@ -230,11 +230,12 @@ extern "C" int attn_gpu_available(char *msg, size_t msg_len)
 struct fwd_ctx {
     const attn_step *step;  /**< the step run */
     const attn_problem *p;  /**< its problem */
-    const float *q;         /**< Q on the device */
-    const float *k;         /**< K on the device */
-    const float *v;         /**< V on the device */
-    float *o;               /**< O on the device */
-    float *lse;             /**< LSE on the device */
+    const float *q;         /**< Q on the device (float steps) */
+    const float *k;         /**< K on the device (float steps) */
+    const float *v;         /**< V on the device (float steps) */
+    float *o;               /**< O on the device (float steps) */
+    float *lse;             /**< LSE on the device (float steps) */
+    const attn_params *pp;  /**< typed steps: everything, device pointers */
     void *ws;               /**< the step's workspace */
     char *msg;              /**< where a failure is described */
     size_t msg_len;         /**< its size */
@@ -245,28 +246,33 @@ static int run_forward(void *ctx, cudaStream_t stream)
 {
     fwd_ctx *c = (fwd_ctx *)ctx;
     attn_clear_error();
-    int rc = c->step->gpu_forward(c->p, c->q, c->k, c->v, c->o, c->lse, c->ws, stream);
+    int rc = c->pp ? c->step->params_forward(c->pp, c->ws, stream)
+                   : c->step->gpu_forward(c->p, c->q, c->k, c->v, c->o, c->lse, c->ws, stream);
     if (rc)
         snprintf(c->msg, c->msg_len, "step %s forward failed (exit %d): %s", c->step->id, rc,
                  attn_last_error());
     return rc;
 }
 
-extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
-                            const float *q, const float *k, const float *v,
+extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p, attn_dtype t,
+                            attn_layout layout, const float *q, const float *k, const float *v,
                             float *o, float *lse, const attn_bench_opts *bench,
                             attn_run_stats *st, char *msg, size_t msg_len)
 {
     /* Everything a `goto done` may reach is declared before the first one
      * (C++ forbids jumping over initializations). */
     int rc = 0, runs = 0;
-    float *dq = NULL, *dk = NULL, *dv = NULL, *d_o = NULL, *dlse = NULL;
+    void *dq = NULL, *dk = NULL, *dv = NULL, *d_o = NULL;
+    float *dlse = NULL;
+    void *hq = NULL, *hk = NULL, *hv = NULL, *ho = NULL; /* typed host staging */
     void *ws = NULL;
-    attn_gpu_timer t = {};
+    attn_gpu_timer t_ = {};
     fwd_ctx ctx = {};
+    attn_params pp;
     size_t free_b = 0, total_b = 0;
-    size_t qe, kve, le, ws_bytes, tensor_bytes;
+    size_t qn, kvn, ln, es, ws_bytes, tensor_bytes;
     double ms = 0.0;
+    const int typed = step && step->params_forward != NULL;
 
     if (msg && msg_len)
         msg[0] = '\0';
@@ -274,25 +280,22 @@ extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
         memset(st, 0, sizeof *st);
     if (!attn_gpu_available(msg, msg_len))
         return ATTN_EXIT_RESOURCE;
-    if (!step || !step->gpu_forward) {
-        snprintf(msg, msg_len, "step %s has no GPU forward",
-                 step ? step->id : "(null)");
+    if (!step || (!step->gpu_forward && !typed)) {
+        snprintf(msg, msg_len, "step %s has no GPU forward", step ? step->id : "(null)");
         return ATTN_EXIT_BAD_INPUT;
     }
-    rc = attn_problem_validate(p, msg, msg_len);
-    if (rc)
+    if ((rc = attn_problem_validate(p, msg, msg_len)) ||
+        (rc = attn_step_takes(step, t, layout, msg, msg_len)))
         return rc;
-    if (step->supports) {
-        rc = step->supports(p, msg, msg_len);
-        if (rc)
-            return rc;
-    }
+    if (step->supports && (rc = step->supports(p, msg, msg_len)))
+        return rc;
 
-    qe = attn_q_elems(p);
-    kve = attn_kv_elems(p);
-    le = attn_lse_elems(p);
+    qn = attn_q_elems(p);
+    kvn = attn_kv_elems(p);
+    ln = attn_lse_elems(p);
+    es = typed ? attn_dtype_size(t) : sizeof(float);
     ws_bytes = step->workspace_bytes ? step->workspace_bytes(p) : 0;
-    tensor_bytes = (2 * qe + 2 * kve + le) * sizeof(float);
+    tensor_bytes = (2 * qn + 2 * kvn) * es + ln * sizeof(float);
 
     /* Free memory before we take any: the figure the OOM message reports. */
     if ((rc = HOST_CALL(cudaMemGetInfo(&free_b, &total_b), msg, msg_len)))
@@ -301,11 +304,11 @@ extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
     /* Allocate everything first, the workspace (the big one for step 04)
      * before the tensors' copies: a run that cannot fit fails here, before
      * any output is touched. */
-    if (attn_dev_alloc((void **)&dq, qe * sizeof(float)) != cudaSuccess ||
-        attn_dev_alloc((void **)&dk, kve * sizeof(float)) != cudaSuccess ||
-        attn_dev_alloc((void **)&dv, kve * sizeof(float)) != cudaSuccess ||
-        attn_dev_alloc((void **)&d_o, qe * sizeof(float)) != cudaSuccess ||
-        attn_dev_alloc((void **)&dlse, le * sizeof(float)) != cudaSuccess ||
+    if (attn_dev_alloc(&dq, qn * es) != cudaSuccess ||
+        attn_dev_alloc(&dk, kvn * es) != cudaSuccess ||
+        attn_dev_alloc(&dv, kvn * es) != cudaSuccess ||
+        attn_dev_alloc(&d_o, qn * es) != cudaSuccess ||
+        attn_dev_alloc((void **)&dlse, ln * sizeof(float)) != cudaSuccess ||
         attn_dev_alloc(&ws, ws_bytes) != cudaSuccess) {
         snprintf(msg, msg_len,
                  "out of device memory: needed %zu bytes (%zu workspace + "
@@ -315,32 +318,64 @@ extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
         rc = ATTN_EXIT_RESOURCE;
         goto done;
     }
-    if ((rc = attn_timer_open(&t, bench, tensor_bytes, msg, msg_len)))
+    if ((rc = attn_timer_open(&t_, bench, tensor_bytes, msg, msg_len)))
         goto done;
 
-    if ((rc = HOST_CALL(cudaMemcpyAsync(dq, q, qe * sizeof(float), cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
-        goto done;
-    if ((rc = HOST_CALL(cudaMemcpyAsync(dk, k, kve * sizeof(float), cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
-        goto done;
-    if ((rc = HOST_CALL(cudaMemcpyAsync(dv, v, kve * sizeof(float), cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
-        goto done;
-    /* Poison: an element the step does not write keeps ATTN_POISON and the
-     * check fails; a workspace value read before it is written is NaN. */
-    if ((rc = HOST_CALL(attn_dev_fill(d_o, qe, ATTN_POISON, t.stream), msg, msg_len)))
-        goto done;
-    if ((rc = HOST_CALL(attn_dev_fill(dlse, le, ATTN_POISON, t.stream), msg, msg_len)))
+    if (typed) {
+        /* Converted once on the host to the step's type and layout; O gets
+         * the caller's poisoned O, converted too, so an element the step
+         * does not write fails the check. */
+        hq = malloc(qn * es), hk = malloc(kvn * es), hv = malloc(kvn * es), ho = malloc(qn * es);
+        if (!hq || !hk || !hv || !ho) {
+            snprintf(msg, msg_len, "out of host memory: needed %zu bytes for the %s copies",
+                     (2 * qn + 2 * kvn) * es, attn_dtype_name(t));
+            rc = ATTN_EXIT_RESOURCE;
+            goto done;
+        }
+        attn_params_init(&pp, p, t, dq, dk, dv, d_o, dlse);
+        attn_tensor_strides(&pp.q, layout, p->heads_q, p->seqlen_q, p->head_dim);
+        attn_tensor_strides(&pp.o, layout, p->heads_q, p->seqlen_q, p->head_dim);
+        attn_tensor_strides(&pp.k, layout, p->heads_kv, p->seqlen_k, p->head_dim);
+        attn_tensor_strides(&pp.v, layout, p->heads_kv, p->seqlen_k, p->head_dim);
+        if ((rc = attn_params_check(&pp, &step->caps, step->id, msg, msg_len)))
+            goto done;
+        if ((rc = attn_to_typed(hq, t, layout, q, p->batch, p->heads_q, p->seqlen_q, p->head_dim)) ||
+            (rc = attn_to_typed(hk, t, layout, k, p->batch, p->heads_kv, p->seqlen_k, p->head_dim)) ||
+            (rc = attn_to_typed(hv, t, layout, v, p->batch, p->heads_kv, p->seqlen_k, p->head_dim)) ||
+            (rc = attn_to_typed(ho, t, layout, o, p->batch, p->heads_q, p->seqlen_q, p->head_dim))) {
+            snprintf(msg, msg_len, "%s", attn_last_error());
+            goto done;
+        }
+        if ((rc = HOST_CALL(cudaMemcpyAsync(dq, hq, qn * es, cudaMemcpyHostToDevice, t_.stream), msg, msg_len)) ||
+            (rc = HOST_CALL(cudaMemcpyAsync(dk, hk, kvn * es, cudaMemcpyHostToDevice, t_.stream), msg, msg_len)) ||
+            (rc = HOST_CALL(cudaMemcpyAsync(dv, hv, kvn * es, cudaMemcpyHostToDevice, t_.stream), msg, msg_len)) ||
+            (rc = HOST_CALL(cudaMemcpyAsync(d_o, ho, qn * es, cudaMemcpyHostToDevice, t_.stream), msg, msg_len)))
+            goto done;
+    } else {
+        if ((rc = HOST_CALL(cudaMemcpyAsync(dq, q, qn * es, cudaMemcpyHostToDevice, t_.stream), msg, msg_len)) ||
+            (rc = HOST_CALL(cudaMemcpyAsync(dk, k, kvn * es, cudaMemcpyHostToDevice, t_.stream), msg, msg_len)) ||
+            (rc = HOST_CALL(cudaMemcpyAsync(dv, v, kvn * es, cudaMemcpyHostToDevice, t_.stream), msg, msg_len)))
+            goto done;
+        /* Poison: an element the step does not write keeps ATTN_POISON and
+         * the check fails. */
+        if ((rc = HOST_CALL(attn_dev_fill((float *)d_o, qn, ATTN_POISON, t_.stream), msg, msg_len)))
+            goto done;
+    }
+    /* LSE poisoned too; a workspace value read before it is written is NaN. */
+    if ((rc = HOST_CALL(attn_dev_fill(dlse, ln, ATTN_POISON, t_.stream), msg, msg_len)))
         goto done;
     if (ws_bytes &&
-        (rc = HOST_CALL(cudaMemsetAsync(ws, 0xff, ws_bytes, t.stream), msg, msg_len)))
-        goto done; /* NaN bits */
-    if ((rc = HOST_CALL(cudaStreamSynchronize(t.stream), msg, msg_len)))
+        (rc = HOST_CALL(cudaMemsetAsync(ws, 0xff, ws_bytes, t_.stream), msg, msg_len))) /* NaN bits */
+        goto done;
+    if ((rc = HOST_CALL(cudaStreamSynchronize(t_.stream), msg, msg_len)))
         goto done;
 
     /* Without --bench: one run, timed (it includes one-time setup such as a
      * cuBLAS handle's creation; --bench gives the steady-state figure). */
-    ctx = fwd_ctx{step, p, dq, dk, dv, d_o, dlse, ws, msg, msg_len};
-    if ((bench && (rc = attn_timer_warm_up(&t, bench, run_forward, &ctx, msg, msg_len))) ||
-        (rc = attn_timer_run(&t, bench ? bench->max_ms : 0.0, run_forward, &ctx, &ms, &runs, msg,
+    ctx = fwd_ctx{step, p, (const float *)dq, (const float *)dk, (const float *)dv, (float *)d_o,
+                  dlse, typed ? &pp : NULL, ws, msg, msg_len};
+    if ((bench && (rc = attn_timer_warm_up(&t_, bench, run_forward, &ctx, msg, msg_len))) ||
+        (rc = attn_timer_run(&t_, bench ? bench->max_ms : 0.0, run_forward, &ctx, &ms, &runs, msg,
                              msg_len)))
         goto done;
     if (st) {
@@ -348,14 +383,21 @@ extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
         st->runs = runs;
     }
     /* Catch asynchronous faults of the last run before reading results. */
-    if ((rc = HOST_CALL(cudaStreamSynchronize(t.stream), msg, msg_len)))
-        goto done;
-    if ((rc = HOST_CALL(cudaGetLastError(), msg, msg_len)))
+    if ((rc = HOST_CALL(cudaStreamSynchronize(t_.stream), msg, msg_len)) ||
+        (rc = HOST_CALL(cudaGetLastError(), msg, msg_len)))
         goto done;
 
-    if ((rc = HOST_CALL(cudaMemcpy(o, d_o, qe * sizeof(float), cudaMemcpyDeviceToHost), msg, msg_len)))
+    if (typed) {
+        if ((rc = HOST_CALL(cudaMemcpy(ho, d_o, qn * es, cudaMemcpyDeviceToHost), msg, msg_len)))
+            goto done;
+        if ((rc = attn_from_typed(o, ho, t, layout, p->batch, p->heads_q, p->seqlen_q, p->head_dim))) {
+            snprintf(msg, msg_len, "%s", attn_last_error());
+            goto done;
+        }
+    } else if ((rc = HOST_CALL(cudaMemcpy(o, d_o, qn * es, cudaMemcpyDeviceToHost), msg, msg_len))) {
         goto done;
-    if ((rc = HOST_CALL(cudaMemcpy(lse, dlse, le * sizeof(float), cudaMemcpyDeviceToHost), msg, msg_len)))
+    }
+    if ((rc = HOST_CALL(cudaMemcpy(lse, dlse, ln * sizeof(float), cudaMemcpyDeviceToHost), msg, msg_len)))
         goto done;
     if (st)
         st->extra_bytes = ws_bytes;
@@ -363,13 +405,14 @@ extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p,
 done:
     /* Frees run even after an error; their own errors are ignored (after a
      * sticky fault they all fail, and rc already says 3). */
-    attn_timer_close(&t);
+    attn_timer_close(&t_);
     (void)cudaFree(ws);
     (void)cudaFree(dlse);
     (void)cudaFree(d_o);
     (void)cudaFree(dv);
     (void)cudaFree(dk);
     (void)cudaFree(dq);
+    free(hq), free(hk), free(hv), free(ho);
     if (rc == ATTN_EXIT_RESOURCE || rc == ATTN_EXIT_BAD_INPUT)
         (void)cudaGetLastError();
     return rc;

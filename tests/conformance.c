@@ -126,7 +126,8 @@ static int run_step(const attn_step *s, const attn_problem *p, const float *q, c
         o[i] = ATTN_POISON; /* an element the step forgets to write fails below */
     for (size_t i = 0; i < attn_lse_elems(p); i++)
         lse[i] = ATTN_POISON;
-    int rc = s->run(s, p, q, k, v, o, lse, NULL, &st, msg, sizeof msg);
+    int rc = s->run(s, p, attn_step_default_dtype(s), ATTN_LAYOUT_BHSD, q, k, v, o, lse, NULL, &st,
+                    msg, sizeof msg);
     if (rc == ATTN_EXIT_RESOURCE && strstr(msg, "no CUDA device"))
         return 1;
     ck_assert_msg(rc == 0, "step %s failed (%d: %s) on %s", s->id, rc, msg,

@@ -50,7 +50,7 @@ static size_t extra_bytes(const attn_step *s, int n)
     attn_fill_normal(x, qn * 3, 5, ATTN_STREAM_Q);
     attn_run_stats st;
     char msg[256];
-    ck_assert_int_eq(s->run(s, &p, x, x + qn, x + 2 * qn, x + 3 * qn, lse, NULL, &st, msg, sizeof msg), 0);
+    ck_assert_int_eq(s->run(s, &p, ATTN_F32, ATTN_LAYOUT_BHSD, x, x + qn, x + 2 * qn, x + 3 * qn, lse, NULL, &st, msg, sizeof msg), 0);
     free(x), free(lse);
     return st.extra_bytes;
 }

@@ -25,7 +25,7 @@ START_TEST(memory_constant)
         attn_fill_normal(x, qn * 3, 9, ATTN_STREAM_Q);
         attn_run_stats st;
         char msg[256];
-        ck_assert_int_eq(attn02_step.run(&attn02_step, &p, x, x + qn, x + 2 * qn, x + 3 * qn,
+        ck_assert_int_eq(attn02_step.run(&attn02_step, &p, ATTN_F32, ATTN_LAYOUT_BHSD, x, x + qn, x + 2 * qn, x + 3 * qn,
                                          x + 4 * qn, NULL, &st, msg, sizeof msg), 0);
         ck_assert_uint_le(st.extra_bytes, 64 * 4);
         free(x);

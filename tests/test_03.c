@@ -23,7 +23,7 @@ static size_t extra_bytes(int n)
     attn_fill_normal(x, qn * 3, 11, ATTN_STREAM_Q);
     attn_run_stats st;
     char msg[256];
-    ck_assert_int_eq(attn03_step.run(&attn03_step, &p, x, x + qn, x + 2 * qn, x + 3 * qn,
+    ck_assert_int_eq(attn03_step.run(&attn03_step, &p, ATTN_F32, ATTN_LAYOUT_BHSD, x, x + qn, x + 2 * qn, x + 3 * qn,
                                      x + 4 * qn, NULL, &st, msg, sizeof msg), 0);
     free(x);
     return st.extra_bytes;

@@ -69,7 +69,7 @@ START_TEST(test_04_out_of_memory)
 
     char msg[512] = "";
     attn_run_stats st;
-    int rc = attn_gpu_run(&attn04_step, &p, q, k, v, o, lse, NULL, &st, msg, sizeof msg);
+    int rc = attn_gpu_run(&attn04_step, &p, ATTN_F32, ATTN_LAYOUT_BHSD, q, k, v, o, lse, NULL, &st, msg, sizeof msg);
     ck_assert_msg(rc == ATTN_EXIT_RESOURCE, "expected exit 3, got %d (%s)", rc, msg);
     ck_assert_msg(strstr(msg, "needed") && strstr(msg, "free"),
                   "message should say bytes needed and free: %s", msg);
@@ -92,8 +92,54 @@ START_TEST(test_04_bad_input)
     float x[3 * 16 * 64] = {0}, o[3 * 16 * 64], lse[3 * 16];
     char msg[256] = "";
     attn_run_stats st;
-    int rc = attn_gpu_run(&attn04_step, &p, x, x, x, o, lse, NULL, &st, msg, sizeof msg);
+    int rc = attn_gpu_run(&attn04_step, &p, ATTN_F32, ATTN_LAYOUT_BHSD, x, x, x, o, lse, NULL, &st, msg, sizeof msg);
     ck_assert_msg(rc == ATTN_EXIT_BAD_INPUT, "expected exit 2, got %d (%s)", rc, msg);
+}
+END_TEST
+
+/** The test-only typed GPU step (tests/passthrough_gpu.cu) and what it saw. */
+extern const attn_step attn_test_passthrough_gpu_step;
+extern attn_params attn_test_passthrough_seen;
+
+/* The GPU runner's typed path: fp16 and bf16, BHSD and BSHD. The step (O =
+ * Q element by element on the device, in Q's type and strides) must be
+ * handed the type and the strides asked for, and O must come back as Q
+ * rounded to the type; a type the step lacks is exit 2. */
+START_TEST(test_typed_runner)
+{
+    const attn_dtype types[2] = {ATTN_F16, ATTN_BF16};
+    const attn_layout layouts[2] = {ATTN_LAYOUT_BHSD, ATTN_LAYOUT_BSHD};
+    const attn_dtype t = types[_i / 2];
+    const attn_layout layout = layouts[_i % 2];
+    attn_problem p = {2, 4, 2, 37, 53, 72, 1, 0.0f};
+    size_t qn = attn_q_elems(&p), kvn = attn_kv_elems(&p), ln = attn_lse_elems(&p);
+    float *q = malloc(qn * sizeof *q), *k = malloc(kvn * sizeof *k), *v = malloc(kvn * sizeof *v);
+    float *o = malloc(qn * sizeof *o), *lse = malloc(ln * sizeof *lse);
+    ck_assert(q && k && v && o && lse);
+    attn_fill_normal(q, qn, 21, ATTN_STREAM_Q);
+    attn_fill_normal(k, kvn, 21, ATTN_STREAM_K);
+    attn_fill_normal(v, kvn, 21, ATTN_STREAM_V);
+    for (size_t i = 0; i < qn; i++)
+        o[i] = ATTN_POISON;
+    char msg[512] = "";
+    attn_run_stats st;
+    const attn_step *s = &attn_test_passthrough_gpu_step;
+    int rc = attn_gpu_run(s, &p, t, layout, q, k, v, o, lse, NULL, &st, msg, sizeof msg);
+    ck_assert_msg(rc == 0, "%s %s: exit %d (%s)", attn_dtype_name(t), layout ? "bshd" : "bhsd", rc, msg);
+    const attn_params *seen = &attn_test_passthrough_seen;
+    ck_assert_int_eq(seen->q.dtype, t);
+    ck_assert_int_eq(seen->q.stride_h, layout == ATTN_LAYOUT_BSHD ? 72 : 37 * 72);
+    ck_assert_int_eq(seen->k.stride_s, layout == ATTN_LAYOUT_BSHD ? 2 * 72 : 72);
+    for (size_t i = 0; i < qn; i++)
+        ck_assert_msg(o[i] == attn_round_to(q[i], t), "O[%zu] = %g, expected %g", i, (double)o[i],
+                      (double)attn_round_to(q[i], t));
+    for (size_t i = 0; i < ln; i++)
+        ck_assert_float_eq(lse[i], 0.0f);
+    rc = attn_gpu_run(s, &p, ATTN_F32, layout, q, k, v, o, lse, NULL, &st, msg, sizeof msg);
+    ck_assert_msg(rc == ATTN_EXIT_BAD_INPUT && strstr(msg, "computes in fp16 bf16"), "%d %s", rc, msg);
+    rc = attn_gpu_run(&attn06_step, &p, t, ATTN_LAYOUT_BHSD, q, k, v, o, lse, NULL, &st, msg, sizeof msg);
+    ck_assert_msg(rc == ATTN_EXIT_BAD_INPUT && strstr(msg, "fp32 only"), "%d %s", rc, msg);
+    free(q), free(k), free(v), free(o), free(lse);
 }
 END_TEST
 
@@ -113,6 +159,7 @@ static Suite *suite_04(void)
     TCase *tc = tcase_create("resources");
     tcase_add_test(tc, test_04_out_of_memory);
     tcase_add_test(tc, test_04_bad_input);
+    tcase_add_loop_test(tc, test_typed_runner, 0, 4);
     suite_add_tcase(s, tc);
     return s;
 }
