@@ -54,7 +54,6 @@ static int cpu_run_timed(const attn_step *step, cpu_call_fn call, void *ctx,
                          const attn_bench_opts *bench, attn_run_stats *st, char *msg,
                          size_t msg_len)
 {
-    int rc;
     int warmup = bench ? bench->warmup : 0, iters = bench ? bench->iters : 1;
     double *times = malloc((size_t)iters * sizeof *times), spent = 0;
     if (!times) {
@@ -66,7 +65,7 @@ static int cpu_run_timed(const attn_step *step, cpu_call_fn call, void *ctx,
     for (int it = 0; it < warmup + iters; it++) {
         double t0 = attn_now_ms();
         attn_clear_error();
-        rc = call(step, ctx);
+        int rc = call(step, ctx);
         double t = attn_now_ms() - t0;
         if (rc) {
             if (rc == ATTN_EXIT_RESOURCE)
@@ -405,7 +404,6 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
     attn_problem *p = &opt.prob;
     if (rc)
         goto fail;
-    rc = ATTN_EXIT_BAD_INPUT;
     /* the step's element type and layout: fp32 BHSD unless its caps say more */
     const int t = attn_dtype_parse(opt.dtype);
     const attn_dtype dt = t < 0 ? ATTN_F32 : (attn_dtype)t; /* the parser allows known names only */

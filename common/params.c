@@ -44,11 +44,11 @@ void attn_tensor_strides(attn_tensor *t, attn_layout layout, int heads, int seq,
 }
 
 /** A contiguous BHSD tensor at @p data. */
-static attn_tensor bhsd(const void *data, attn_dtype dtype, int heads, int seq, int dim)
+static attn_tensor bhsd(void *data, attn_dtype dtype, int heads, int seq, int dim)
 {
     attn_tensor t;
     memset(&t, 0, sizeof t);
-    t.data = (void *)(uintptr_t)data; /* the struct serves inputs and outputs alike */
+    t.data = data;
     t.dtype = dtype;
     attn_tensor_strides(&t, ATTN_LAYOUT_BHSD, heads, seq, dim);
     return t;
@@ -61,9 +61,10 @@ void attn_params_init(attn_params *pp, const attn_problem *p, attn_dtype dtype, 
     pp->struct_size = (uint32_t)sizeof *pp;
     pp->version = ATTN_PARAMS_VERSION;
     pp->prob = *p;
-    pp->q = bhsd(q, dtype, p->heads_q, p->seqlen_q, p->head_dim);
-    pp->k = bhsd(k, dtype, p->heads_kv, p->seqlen_k, p->head_dim);
-    pp->v = bhsd(v, dtype, p->heads_kv, p->seqlen_k, p->head_dim);
+    /* one struct serves inputs and outputs alike: the step reads Q, K, V only */
+    pp->q = bhsd((void *)q, dtype, p->heads_q, p->seqlen_q, p->head_dim);
+    pp->k = bhsd((void *)k, dtype, p->heads_kv, p->seqlen_k, p->head_dim);
+    pp->v = bhsd((void *)v, dtype, p->heads_kv, p->seqlen_k, p->head_dim);
     pp->o = bhsd(o, dtype, p->heads_q, p->seqlen_q, p->head_dim);
     pp->lse = lse;
     pp->window_left = pp->window_right = -1;

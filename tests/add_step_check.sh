@@ -1,9 +1,9 @@
 #!/bin/sh
 # Adding a step touches its folder, its suite file and at most one other
-# line: this script shows it, and can be rerun. In a scratch git worktree of
-# HEAD it adds steps/99_copy_of_06 (step 06 with its number changed:
+# line: this script shows it, and can be rerun. In a scratch copy of the
+# working tree it adds steps/99_copy_of_06 (step 06 with its number changed:
 # attn06_* -> attn99_*) and tests/test_gpu_99.c (its suite: the conformance
-# table against step 06), plus one line in the benchmark's step table, then:
+# table against step 06), and nothing else, then:
 #   - git status lists exactly those (the diff outside the two new files is
 #     at most one added line);
 #   - `make` builds build/bin/99_copy_of_06 and build/bin/test_gpu_99 with no
@@ -12,16 +12,21 @@
 #     but the bookkeeping, `make diffstat` lists it;
 #   - the tour runs it (a line for 99_copy_of_06) and so does its suite
 #     (`skipped: no CUDA device` without a GPU; the conformance table with
-#     one); the benchmark's step list names it.
+#     one); the step registry (build/gen/registry.c) lists it, so the
+#     benchmark (build/bin/bench) runs it.
 # Run from the repository root: sh tests/add_step_check.sh [KEEP_DIR]
 set -eu
 root=$(pwd)
 W=${1:-$(mktemp -d)/wt}
 fail() { echo "add_step_check: FAIL: $*" >&2; exit 1; }
-git worktree add --detach -q "$W" HEAD
-cleanup() { cd "$root"; git worktree remove --force "$W" 2>/dev/null || true; }
+# the scratch copy: this working tree (not build/, not .git), as a fresh
+# repository whose one commit is the base the change is measured against
+mkdir -p "$W"
+tar -c --exclude=./build --exclude=./.git --exclude=./.deps . | tar -x -C "$W"
+cleanup() { cd "$root"; rm -rf "$W"; }
 [ -n "${1:-}" ] || trap cleanup EXIT
 cd "$W"
+git init -q . && git add -A && git -c user.name=check -c user.email=check@localhost commit -qm base
 
 # 1. the folder: a copy of step 06 with its number changed
 cp -r steps/06_fa2_warp steps/99_copy_of_06
@@ -71,11 +76,6 @@ int main(void)
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 C
-# 3. the one other line: the in-process benchmark's table of GPU steps
-if [ -f tests/bench/bench.cu ] && grep -q 'ATTN_BENCH_STEP(06' tests/bench/bench.cu; then
-  sed -i '/ATTN_BENCH_STEP(06/a ATTN_BENCH_STEP(99, attn99_step)' tests/bench/bench.cu
-fi
-
 # what changed: the two new files, and at most one line elsewhere
 untracked=$(git status --porcelain | grep '^??' | awk '{print $2}' | sort | tr '\n' ' ')
 [ "$untracked" = "steps/99_copy_of_06/ tests/test_gpu_99.c " ] || fail "new files: $untracked"
@@ -87,7 +87,7 @@ echo "added: $untracked; other lines changed: $changed"
 JOBS=$(nproc 2>/dev/null || echo 2)
 make -j"$JOBS" ${GPU_ARCHS:+GPU_ARCHS="$GPU_ARCHS"} ${CHECK_CFLAGS:+CHECK_CFLAGS="$CHECK_CFLAGS"} \
   ${CHECK_LIBS:+CHECK_LIBS="$CHECK_LIBS"} build/bin/99_copy_of_06 build/bin/test_gpu_99 build/bin/03_tiled_cpu \
-  build/bin/04_standard_cublas build/bin/05_smem_fa1 build/bin/06_fa2_warp >/dev/null || fail "build"
+  build/bin/04_standard_cublas build/bin/05_smem_fa1 build/bin/06_fa2_warp build/bin/bench >/dev/null || fail "build"
 [ -x build/bin/99_copy_of_06 ] && [ -x build/bin/test_gpu_99 ] || fail "not built"
 make -s -n test | grep -q test_gpu_99 || fail "make test does not run test_gpu_99"
 # the diff against its base is bookkeeping only: nothing once numbers are normalized
@@ -100,7 +100,7 @@ grep -q '^99_copy_of_06 ' build/tour99.txt || fail "the tour has no line for ste
 grep '^99_copy_of_06 ' build/tour99.txt | tail -n 1
 build/bin/test_gpu_99 > build/test99.txt 2>&1 || fail "its suite: $(tail -n 3 build/test99.txt)"
 tail -n 1 build/test99.txt
-if [ -f tests/bench/bench.cu ] && grep -q 'ATTN_BENCH_STEP(99' tests/bench/bench.cu; then
-  echo "bench: step 99 in the benchmark's table"
-fi
+grep -q '&attn99_step' build/gen/registry.c || fail "the step registry does not list attn99_step"
+build/bin/bench --steps 99 --quick --out build/bench99 > build/bench99.txt 2>&1 || fail "bench: $(tail -n 2 build/bench99.txt)"
+echo "bench: $(tail -n 1 build/bench99.txt)"
 echo "add_step_check: ok"

@@ -7,7 +7,11 @@
 
 #include <check.h>
 
-Suite *suite_common(void);
+Suite *suite_npy(void);
+Suite *suite_cli(void);
+Suite *suite_program(void);
+Suite *suite_oracle(void);
+Suite *suite_metrics(void);
 Suite *suite_step01(void);
 Suite *suite_step02(void);
 Suite *suite_step03(void);

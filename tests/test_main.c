@@ -12,7 +12,11 @@
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite_common());
+    SRunner *sr = srunner_create(suite_npy());
+    srunner_add_suite(sr, suite_cli());
+    srunner_add_suite(sr, suite_program());
+    srunner_add_suite(sr, suite_oracle());
+    srunner_add_suite(sr, suite_metrics());
     srunner_add_suite(sr, suite_step01());
     srunner_add_suite(sr, suite_step02());
     srunner_add_suite(sr, suite_step03());

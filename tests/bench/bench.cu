@@ -79,9 +79,13 @@
  * device …` and writes nothing), 2 for a bad flag, 3 for a CUDA fault or
  * when the tensors of the largest shape do not fit.
  *
- * Run time on one H200 with the defaults (iters 20, max-ms 1000, warm-up 3):
- * about a minute for the 96 points (4 steps x 24 shapes); tests/bench/bench.mk
- * builds it, `build/bin/bench --help` lists the flags.
+ * Run time with the defaults (iters 20, max-ms 1000, warm-up 3): 56 s on one
+ * H200 for the 96 points (4 steps x 24 shapes), of which step 05 (a run of
+ * 0.75 to 1.3 s at N = 16384, so 1 or 2 timed runs there) takes about half.
+ * The caps bound it on any GPU: per step and point at most max-ms of warm-up
+ * plus max-ms of timed runs plus one run, and --limit-s (10 s) skips points
+ * whose one run would be longer. tests/bench/bench.mk builds it;
+ * `build/bin/bench --help` lists the flags.
  */
 #include <cuda_runtime.h>
 
@@ -97,9 +101,11 @@
 #include "backward.h"
 #include "gpu_host.h"
 
-/* Step 07's descriptor (steps/07_backward/launch.cu); common.h declares the
- * forward steps' descriptors. */
-extern "C" const attn_bwd_step attn07_bwd_step;
+/* The GPU steps, as the Makefile's step registry lists them
+ * ($(BUILD)/gen/registry.c, made from every steps/NN_name/step.mk): a new
+ * step is benchmarked without a line here. NULL-terminated. */
+extern "C" const attn_step *const attn_gpu_forward_steps[];
+extern "C" const attn_bwd_step *const attn_gpu_backward_steps[];
 
 /** Most values a list flag (--seqs, --dims, --causal) takes. */
 #define MAX_LIST 16
@@ -141,9 +147,11 @@ __device__ static inline double unit01(uint64_t bits)
  * differently (CUDA documents 1-ulp bounds, glibc is nearly correctly
  * rounded), and that rarely survives the rounding to float. So the values
  * match the host generator up to those libm rounding differences: a separate
- * but near-identical stream (`build/bin/bench --check-rng` counts the
- * differences), fine for timing and never used for correctness — the step
- * programs and suites check against the host's inputs.
+ * but near-identical stream, fine for timing and never used for correctness
+ * (the step programs and suites check against the host's inputs).
+ * `build/bin/bench --check-rng` counts the differences: on an H200 (CUDA 13)
+ * the first 2^20 + 1 values of each of the four streams (seeds 1, 12345) were
+ * bit-identical to the host's; that is what was seen, not a guarantee.
  */
 static __global__ void fill_normal_kernel(float *x, size_t n, uint64_t key)
 {
@@ -183,18 +191,31 @@ typedef struct {
     const attn_bwd_step *bwd; /**< backward step: forward untimed, gpu_backward timed */
 } impl;
 
-/** Every implementation the sweep knows, in the CSV's order. */
-static const impl IMPLS[] = {
-    {&attn04_step, NULL},
-    {&attn05_step, NULL},
-    {&attn06_step, NULL},
-    {NULL, &attn07_bwd_step},
-};
-/** How many IMPLS there are. */
-#define N_IMPLS ((int)(sizeof IMPLS / sizeof IMPLS[0]))
+/** Room for implementations (the registry's GPU steps). */
+#define MAX_IMPLS 32
+/** Every implementation the sweep knows, in the CSV's order (step ids). */
+static impl IMPLS[MAX_IMPLS];
+/** How many IMPLS there are (collect_impls()). */
+static int N_IMPLS;
 
 /** The step id: "04" … "07". */
 static const char *impl_id(const impl *m) { return m->fwd ? m->fwd->id : m->bwd->id; }
+
+/** IMPLS from the step registry, ordered by step id. */
+static void collect_impls(void)
+{
+    N_IMPLS = 0;
+    for (int i = 0; attn_gpu_forward_steps[i] && N_IMPLS < MAX_IMPLS; i++)
+        IMPLS[N_IMPLS++] = impl{attn_gpu_forward_steps[i], NULL};
+    for (int i = 0; attn_gpu_backward_steps[i] && N_IMPLS < MAX_IMPLS; i++)
+        IMPLS[N_IMPLS++] = impl{NULL, attn_gpu_backward_steps[i]};
+    for (int a = 1; a < N_IMPLS; a++) /* insertion sort by id: a handful of steps */
+        for (int b = a; b > 0 && strcmp(impl_id(&IMPLS[b - 1]), impl_id(&IMPLS[b])) > 0; b--) {
+            const impl t = IMPLS[b - 1];
+            IMPLS[b - 1] = IMPLS[b];
+            IMPLS[b] = t;
+        }
+}
 /** The step name of the CSV's `name` column ("standard_cublas", …, "backward"). */
 static const char *impl_name(const impl *m) { return m->fwd ? m->fwd->name : m->bwd->name; }
 
@@ -288,7 +309,7 @@ static int impl_run(const impl *m, const attn_problem *p, const bufs *b, int det
 /** What the flags say. */
 typedef struct {
     const char *out_dir;            /**< --out (default build/bench) */
-    int use[N_IMPLS];               /**< --steps: which IMPLS run */
+    int use[MAX_IMPLS];               /**< --steps: which IMPLS run */
     int seqs[MAX_LIST], n_seqs;     /**< --seqs (sorted ascending) */
     int dims[MAX_LIST], n_dims;     /**< --dims */
     int causals[2], n_causals;      /**< --causal */
@@ -308,7 +329,8 @@ static void usage(FILE *f)
             "The GPU benchmark sweep: every GPU step on every shape in one process;\n"
             "writes OUT/results.csv (the columns of tests/bench/sweep.py).\n"
             "  --out DIR          output folder (default build/bench)\n"
-            "  --steps LIST       of 04,05,06,07 (default all; 07 times the backward)\n"
+            "  --steps LIST       step ids, e.g. 04,06 (default: every GPU step; a backward\n"
+            "                     step such as 07 times its backward)\n"
             "  --seqs LIST        N = Sq = Sk (default 512,1024,2048,4096,8192,16384)\n"
             "  --dims LIST        head dims D (default 64,128)\n"
             "  --causal LIST      0, 1 or 0,1 (default 0,1)\n"
@@ -949,8 +971,8 @@ static void free_bufs(bufs *b)
 static int sweep(const opts *o, bufs *b, table *t, const char *csv, char *msg, size_t n)
 {
     int rc = 0;
-    timing tm[N_IMPLS];
-    row *rows[N_IMPLS];
+    timing tm[MAX_IMPLS];
+    row *rows[MAX_IMPLS];
     memset(tm, 0, sizeof tm);
     for (int m = 0; m < N_IMPLS; m++)
         if (!(tm[m].times = (double *)malloc((size_t)o->iters * sizeof(double)))) {
@@ -962,8 +984,8 @@ static int sweep(const opts *o, bufs *b, table *t, const char *csv, char *msg, s
         for (int ci = 0; ci < o->n_causals; ci++) {
             /* per step, within this (D, causal): the last point timed, and a
              * skip that holds for every larger N */
-            int prev_n[N_IMPLS] = {0}, stopped[N_IMPLS] = {0};
-            double prev_ms[N_IMPLS] = {0};
+            int prev_n[MAX_IMPLS] = {0}, stopped[MAX_IMPLS] = {0};
+            double prev_ms[MAX_IMPLS] = {0};
             for (int ni = 0; ni < o->n_seqs; ni++) {
                 const int N = o->seqs[ni];
                 const attn_problem p = make_problem(o, N, o->dims[di], o->causals[ci]);
@@ -988,8 +1010,8 @@ static int sweep(const opts *o, bufs *b, table *t, const char *csv, char *msg, s
                     } else if (need > b->ws_bytes) {
                         snprintf(r->status, sizeof r->status, "oom");
                         snprintf(r->note, sizeof r->note,
-                                 "out of device memory: needs %zu bytes of workspace; the "
-                                 "largest that fit at the start is %zu",
+                                 "out of device memory: needs %zu bytes of workspace, %zu "
+                                 "allocated",
                                  need, b->ws_bytes);
                     } else if (stopped[m]) {
                         snprintf(r->status, sizeof r->status, "skipped");
@@ -998,7 +1020,7 @@ static int sweep(const opts *o, bufs *b, table *t, const char *csv, char *msg, s
                     } else if (o->limit_s > 0 && est > o->limit_s * 1e3) {
                         stopped[m] = 1;
                         snprintf(r->status, sizeof r->status, "skipped");
-                        snprintf(r->note, sizeof r->note, "one run estimated at %.1f s > %g s",
+                        snprintf(r->note, sizeof r->note, "one run estimated at %.3g s > %g s",
                                  est * 1e-3, o->limit_s);
                     } else {
                         tm[m].active = any = 1;
@@ -1032,6 +1054,7 @@ int main(int argc, char **argv)
 {
     opts o;
     char msg[MSG_LEN] = "";
+    collect_impls();
     int rc = parse_args(argc, argv, &o, msg, sizeof msg);
     if (rc == 1)
         return 0;

@@ -7,7 +7,8 @@
 #
 #     make -f Makefile -f tests/bench/bench.mk build/bin/bench
 #
-# Compiled like common/*.cu (ALL_NVFLAGS: every GPU_ARCHS, the strict
+# The steps come from the step registry ($(BUILD)/gen/registry.c, made by
+# the Makefile from every step.mk). Compiled like common/*.cu (ALL_NVFLAGS: every GPU_ARCHS, the strict
 # warnings) and linked like the GPU suites (test_gpu): every step's objects
 # and common's C and CUDA objects, with cuBLAS and the static CUDA runtime.
 # Needs nvcc; the Makefile asks for it only where HAVE_CUDA is set.
@@ -16,6 +17,6 @@ $(OBJ)/tests/bench/bench.o: tests/bench/bench.cu $(COMMON_H)
 	@mkdir -p $(@D)
 	$(NVCC) $(ALL_NVFLAGS) -c $< -o $@
 
-$(BIN)/bench: $(OBJ)/tests/bench/bench.o $(CPU_LIB_OBJ) $(GPU_LIB_OBJ) $(COMMON_OBJ) $(COMMON_GOBJ)
+$(BIN)/bench: $(OBJ)/tests/bench/bench.o $(OBJ)/gen/registry.o $(CPU_LIB_OBJ) $(GPU_LIB_OBJ) $(COMMON_OBJ) $(COMMON_GOBJ)
 	@mkdir -p $(@D)
 	$(CXX) $^ -o $@ $(CUDA_LINK) -lm

@@ -1,13 +1,36 @@
 #!/usr/bin/env python3
-"""The benchmark sweep behind `make bench` (notes/design.md, "Benchmark and timing").
+"""The benchmark sweep's tables, and its CPU half (notes/design.md, "Benchmark and timing").
 
-For every step program present under build/bin (or those named by --steps),
-run it with --bench --no-check over N in {512 .. 16384}, D in {64, 128},
-causal off and on, fp32, B = 1, Hq = 32; parse the `result:` line; write
-build/bench/results.csv; print the tables the FlashAttention write-ups print
-(time, TFLOP/s, extra memory by N, speedup over standard attention) as
-Markdown; and, where build/bench/peers.csv exists (tests/bench/peers.py,
-PyTorch SDPA), the ratio of each step to each peer in the same run.
+`make bench` times the GPU steps (04, 05, 06 forward; 07 backward) with
+build/bin/bench (tests/bench/bench.cu): one process, inputs drawn on the
+device, buffers allocated once, repeats interleaved across the steps. That
+writes build/bench/results.csv. Then this script runs with --merge: it runs
+only the step programs whose rows that file does not hold yet (the CPU
+steps 01-03; or every step, where build/bin/bench found no GPU and wrote
+nothing), adds their rows to the file, and prints the tables. --print only
+prints the tables of a results.csv.
+
+Without --merge it sweeps every step program present under build/bin (or
+those named by --steps) itself, one subprocess a point, as `make bench` did
+before build/bin/bench: `PROG --bench --no-check` over N in {512 .. 16384},
+D in {64, 128}, causal off and on, fp32, B = 1, Hq = 32, parsing the
+`result:` line. (A GPU point run that way draws its inputs on the host
+first; a full GPU sweep so takes several times longer than build/bin/bench.)
+
+Either way it writes build/bench/results.csv and prints the tables the
+FlashAttention write-ups print (time, TFLOP/s, extra memory by N, speedup
+over standard attention) as Markdown; and, where build/bench/peers.csv
+exists (tests/bench/peers.py, PyTorch SDPA), the ratio of each step to each
+peer in the same run.
+
+The CSV contract, which build/bin/bench keeps too: the columns of COLUMNS,
+one row per (step, D, causal, N), in that order; status ok, oom (the
+workspace does not fit: the note says how much it needs), refused (the step
+does not take the shape), skipped (a run estimated too long), timeout,
+error or no-device, the note saying why; ms the median of the timed runs,
+tflops by the FlashAttention FLOP convention (forward: 4·B·Hq·Sq·Sk·D,
+halved when causal; step 07's rows time its backward alone and count 2.5
+times the forward's FLOPs), extra_bytes the step's workspace.
 
 Slow steps are cut short: a point whose one run, estimated from the previous
 N by the N^2 law, would take longer than --cpu-limit-s (CPU steps) or
@@ -16,7 +39,8 @@ larger N after it. A GPU point that runs out of memory (exit 3, step 04 at
 large N) is recorded as `oom` with the step's message, and larger N are not
 tried. Python 3 standard library only.
 
-    python3 tests/bench/sweep.py                  # everything built
+    build/bin/bench && python3 tests/bench/sweep.py --merge   # `make bench`
+    python3 tests/bench/sweep.py                  # every program, a subprocess a point
     python3 tests/bench/sweep.py --steps 04,06 --quick
     python3 tests/bench/sweep.py --print build/bench/results.csv   # tables only
 """
@@ -53,14 +77,17 @@ def parse_result(stdout):
     return None
 
 
-def find_steps(bin_dir, wanted):
-    """[(id, name, path)] of the step programs present, in step order."""
+def find_steps(bin_dir, wanted, skip=()):
+    """[(id, name, path)] of the step programs present, in step order, less
+    the ids in @skip (those --merge found measured already)."""
     found = []
     for path in sorted(glob.glob(os.path.join(bin_dir, "[0-9][0-9]_*"))):
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             continue
         base = os.path.basename(path)
         sid, name = base[:2], base[3:]
+        if sid in skip:
+            continue
         if wanted is not None:
             if sid not in wanted:
                 continue
@@ -108,11 +135,14 @@ def run_point(path, args, n, d, causal, device_hint, timeout):
     return row
 
 
-def sweep(args):
+def sweep(args, skip=()):
+    """Run every step program found (less the ids in @skip) over the shapes;
+    the rows, or [] when there is nothing to run."""
     wanted = set(s.strip() for s in args.steps.split(",")) if args.steps else None
-    steps = find_steps(args.bin, wanted)
+    steps = find_steps(args.bin, wanted, skip)
     if not steps:
-        print("sweep: no step programs under %s (run `make` first)" % args.bin)
+        if not skip:
+            print("sweep: no step programs under %s (run `make` first)" % args.bin)
         return []
     seqs = args.seqs or (QUICK_SEQS if args.quick else SEQS)
     dims = args.dims or (QUICK_DIMS if args.quick else DIMS)
@@ -170,6 +200,12 @@ def write_csv(path, rows):
             w.writerow(r)
 
 
+def merge_rows(kept, new):
+    """@kept and @new as one table in step order (a stable sort by step id:
+    within a step, the order each was written in: D, causal, N)."""
+    return sorted(kept + new, key=lambda r: r["step"])
+
+
 def read_csv(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -204,7 +240,12 @@ def print_tables(rows, peers, out=sys.stdout):
         if key not in steps:
             steps.append(key)
     ids = [s for s, _ in steps]
-    base = "04" if "04" in ids else ("01" if "01" in ids else (ids[0] if ids else None))
+    # the speed-up and peer tables compare forwards: step 07's rows time a
+    # backward (build/bin/bench; 2.5 x the forward's FLOPs), and stay out of them
+    fwd_ids = [s for s in ids if s not in NOT_FORWARD]
+    bwd_ids = [s for s in ids if s in NOT_FORWARD]
+    base = "04" if "04" in fwd_ids else ("01" if "01" in fwd_ids else
+                                        (fwd_ids[0] if fwd_ids else None))
     peer_names = []
     for r in peers:
         if r["step"] not in peer_names:
@@ -243,10 +284,13 @@ def print_tables(rows, peers, out=sys.stdout):
             head["Hq"]), file=out)
         mine = [(s, "%s %s" % (s, n), rows) for s, n in steps]
         theirs = [(p, "PyTorch " + p, peers) for p in peer_names]
-        table("Time (ms, median)", "step", mine + theirs,
+        bwd_note = ("; %s: the backward alone" % ", ".join(bwd_ids)) if bwd_ids else ""
+        table("Time (ms, median%s)" % bwd_note, "step", mine + theirs,
               lambda s, n, r: num(r["ms"]))
-        table("TFLOP/s (forward, FlashAttention FLOP convention)", "step", mine + theirs,
-              lambda s, n, r: num(r["tflops"]))
+        table("TFLOP/s (forward, FlashAttention FLOP convention)" if not bwd_ids else
+              "TFLOP/s (FlashAttention FLOP convention; %s: the backward alone, counted as "
+              "2.5 × the forward's FLOPs)" % ", ".join(bwd_ids),
+              "step", mine + theirs, lambda s, n, r: num(r["tflops"]))
         table("Extra memory (beyond inputs and output)", "step", mine + theirs,
               lambda s, n, r: fmt_bytes(r["extra_bytes"]) if r["extra_bytes"] != "" else "")
         if base is not None:
@@ -255,9 +299,11 @@ def print_tables(rows, peers, out=sys.stdout):
                 if b is None or not ok(b):
                     return "(%s: %s)" % (base, status_text(b) or "none")
                 return num(float(b["ms"]) / float(r["ms"])) + "×"
-            table("Speedup over step %s (its time / this time)" % base, "step", mine, speedup)
-        # Peers are GPU kernels: compare the GPU steps with them.
-        gpu_ids = {r["step"] for r in rows if r.get("device") == "gpu"}
+            table("Speedup over step %s (its time / this time)" % base, "step",
+                  [m for m in mine if m[0] in fwd_ids], speedup)
+        # Peers are GPU forward kernels: compare the GPU forward steps with them.
+        gpu_ids = {r["step"] for r in rows
+                   if r.get("device") == "gpu" and r["step"] in fwd_ids}
         mine_gpu = [m for m in mine if m[0] in gpu_ids]
         for p in peer_names:
             def ratio(s, n, r, p=p):
@@ -310,19 +356,33 @@ def main():
                     help="skip GPU points whose one run is estimated to take longer (default 10)")
     ap.add_argument("--timeout", type=int, default=300, help="seconds per point")
     ap.add_argument("--print", metavar="CSV", help="only print the tables of this results.csv")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the rows of OUT/results.csv (build/bin/bench's GPU steps), run "
+                         "only the steps it does not hold, write all back, print the tables")
     ap.add_argument("--peers", help="peers CSV (default OUT/peers.csv)")
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--quiet", action="store_true", help="no line per point")
     args = ap.parse_args()
 
     peers_path = args.peers or os.path.join(args.out, "peers.csv")
+    results = os.path.join(args.out, "results.csv")
     if args.print:
         rows = read_csv(args.print)
+    elif args.merge:
+        # build/bin/bench wrote the GPU steps' rows (or, with no GPU, nothing)
+        kept = read_csv(results) if os.path.exists(results) else []
+        have = {r["step"] for r in kept}
+        if have:
+            print("sweep: steps %s from %s (build/bin/bench)" % (",".join(sorted(have)), results))
+        rows = merge_rows(kept, sweep(args, skip=have))
+        if not rows:
+            return 0
+        write_csv(results, rows)
+        print("wrote %s" % results)
     else:
         rows = sweep(args)
         if not rows:
             return 0
-        results = os.path.join(args.out, "results.csv")
         write_csv(results, rows)
         print("wrote %s" % results)
     peers = read_csv(peers_path) if os.path.exists(peers_path) else []

@@ -8,7 +8,7 @@
 # (OUTDIR/corpus-NAME/, where new inputs go). A finding is saved as
 # OUTDIR/NAME-crash-… (or leak-, timeout-, oom-); reproduce it with
 # `OUTDIR/fuzz_NAME FILE`, and keep it as a regression case in
-# tests/test_common.c.
+# tests/test_npy.c (the .npy reader) or tests/test_cli.c (the flags).
 set -u
 out=$1 seconds=$2
 shift 2
