@@ -33,6 +33,12 @@ int attn_set_error(int code, const char *fmt, ...)
     ;
 /** Forget the last error (attn_last_error() returns "" again). */
 void attn_clear_error(void);
+/**
+ * The check every CPU entry point makes first: the problem valid
+ * (attn_problem_validate()) and none of its @p n_ptrs pointer arguments
+ * (const void *) NULL. 0, or ATTN_EXIT_BAD_INPUT with the last error set.
+ */
+int attn_entry_check(const attn_problem *p, int n_ptrs, ...);
 
 /* ---- host memory with byte accounting (mem.c) ------------------------- */
 
@@ -94,6 +100,14 @@ typedef struct {
  * ATTN_EXIT_RESOURCE when the data cannot be allocated.
  */
 int attn_npy_read(const char *path, attn_array *out, char *msg, size_t msg_len);
+/**
+ * attn_npy_read() without the data: the header, the shape, the type and the
+ * file's size checked (a FIFO or a directory refused at once, a file whose
+ * size does not match its header refused before anything is read), rank
+ * and shape in @p out, out->data NULL. The step programs peek at all their
+ * inputs before they read one.
+ */
+int attn_npy_peek(const char *path, attn_array *out, char *msg, size_t msg_len);
 /** Parse a .npy image held in memory (what attn_npy_read() does after reading). */
 int attn_npy_parse(const unsigned char *buf, size_t len, const char *name,
                    attn_array *out, char *msg, size_t msg_len);
@@ -418,6 +432,16 @@ int attn_step_main(int argc, char **argv, const attn_step *step);
  * one-line message.
  */
 int attn_read_input(const char *flag, const char *path, attn_array *a, char *msg, size_t n);
+/**
+ * attn_read_input()'s checks on the header alone (attn_npy_peek()): rank
+ * 4, every dimension 1..2^24, float16 only when @p allow_fp16; @p a gets
+ * the shape and no data. 0, 2 or 3 with a one-line message.
+ */
+int attn_peek_input(const char *flag, const char *path, attn_array *a, int allow_fp16,
+                    char *msg, size_t n);
+/** The data of a file attn_peek_input() accepted into @p a (2 if the file
+ *  changed in between). */
+int attn_read_peeked(const char *flag, const char *path, attn_array *a, char *msg, size_t n);
 /** attn_read_input(), also taking float16 files when @p allow_fp16 (the
  *  step computes in a 16-bit type); their values arrive as floats. */
 int attn_read_input_typed(const char *flag, const char *path, attn_array *a, int allow_fp16,

@@ -223,7 +223,30 @@ int attn_read_input(const char *flag, const char *path, attn_array *a, char *msg
 int attn_read_input_typed(const char *flag, const char *path, attn_array *a, int allow_fp16,
                           char *msg, size_t n)
 {
-    int rc = attn_npy_read(path, a, msg, n);
+    int rc = attn_peek_input(flag, path, a, allow_fp16, msg, n);
+    return rc ? rc : attn_read_peeked(flag, path, a, msg, n);
+}
+
+int attn_read_peeked(const char *flag, const char *path, attn_array *a, char *msg, size_t n)
+{
+    attn_array full;
+    int rc = attn_npy_read(path, &full, msg, n);
+    if (rc)
+        return rc;
+    if (full.rank != a->rank || full.was_fp16 != a->was_fp16 ||
+        memcmp(full.shape, a->shape, sizeof full.shape) != 0) {
+        attn_array_free(&full);
+        snprintf(msg, n, "%s %s: the file changed while it was read", flag, path);
+        return ATTN_EXIT_BAD_INPUT;
+    }
+    *a = full;
+    return 0;
+}
+
+int attn_peek_input(const char *flag, const char *path, attn_array *a, int allow_fp16,
+                    char *msg, size_t n)
+{
+    int rc = attn_npy_peek(path, a, msg, n);
     if (rc)
         return rc;
     if (a->rank != 4) {
@@ -419,9 +442,11 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
     if (opt.q_path) {
         /* float16 files where the step computes in a 16-bit type */
         const int f16 = dt != ATTN_F32;
-        if ((rc = attn_read_input_typed("--q", opt.q_path, &aq, f16, msg, sizeof msg)) ||
-            (rc = attn_read_input_typed("--k", opt.k_path, &ak, f16, msg, sizeof msg)) ||
-            (rc = attn_read_input_typed("--v", opt.v_path, &av, f16, msg, sizeof msg)) ||
+        /* every input's header first: shapes and types agree before any
+         * data is read (a 13 GB file of the wrong shape is refused at once) */
+        if ((rc = attn_peek_input("--q", opt.q_path, &aq, f16, msg, sizeof msg)) ||
+            (rc = attn_peek_input("--k", opt.k_path, &ak, f16, msg, sizeof msg)) ||
+            (rc = attn_peek_input("--v", opt.v_path, &av, f16, msg, sizeof msg)) ||
             (rc = attn_problem_from_files(&opt, &aq, &ak, &av, msg, sizeof msg)))
             goto fail;
     }
@@ -429,7 +454,7 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
         goto fail;
     rc = ATTN_EXIT_BAD_INPUT;
     if (opt.prev_path) {
-        if ((rc = attn_npy_read(opt.prev_path, &aprev, msg, sizeof msg)))
+        if ((rc = attn_npy_peek(opt.prev_path, &aprev, msg, sizeof msg)))
             goto fail;
         rc = ATTN_EXIT_BAD_INPUT;
         int ok = aprev.rank == 4 && aprev.shape[0] == p->batch && aprev.shape[1] == p->heads_q &&
@@ -446,6 +471,13 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
     }
     if ((opt.out_path && (rc = attn_probe_writable("--out", opt.out_path, msg, sizeof msg))) ||
         (opt.lse_path && (rc = attn_probe_writable("--lse", opt.lse_path, msg, sizeof msg))))
+        goto fail;
+
+    /* the data of the files, now that every check has passed */
+    if ((opt.q_path && ((rc = attn_read_peeked("--q", opt.q_path, &aq, msg, sizeof msg)) ||
+                        (rc = attn_read_peeked("--k", opt.k_path, &ak, msg, sizeof msg)) ||
+                        (rc = attn_read_peeked("--v", opt.v_path, &av, msg, sizeof msg)))) ||
+        (opt.prev_path && (rc = attn_read_peeked("--prev", opt.prev_path, &aprev, msg, sizeof msg))))
         goto fail;
 
     /* inputs (from files, or the shared seeded generator) and outputs */

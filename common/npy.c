@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -97,8 +98,21 @@ static const char *dict_value(const char *h, const char *key)
         return ATTN_EXIT_BAD_INPUT;                       \
     } while (0)
 
-int attn_npy_parse(const unsigned char *buf, size_t len, const char *name,
-                   attn_array *out, char *msg, size_t msg_len)
+/** Most bytes a header can take: the 12-byte preamble of version 2.0 and
+ *  a 65536-byte dict (longer ones are refused). */
+#define NPY_MAX_HEADER (12 + 65536)
+
+/**
+ * Parse the header of a .npy image of @p total bytes whose first @p len
+ * bytes are at @p buf (len ≥ min(total, NPY_MAX_HEADER)): the dtype, the
+ * order, the shape, and that @p total holds exactly the data the shape
+ * promises. Sets out->rank, out->shape, out->was_fp16, *data_off and
+ * *count; allocates nothing, so a file of the wrong shape or size is
+ * refused before any of its data is read.
+ */
+static int parse_header(const unsigned char *buf, size_t len, size_t total, const char *name,
+                        attn_array *out, size_t *data_off, size_t *count_out, char *msg,
+                        size_t msg_len)
 {
     memset(out, 0, sizeof *out);
     if (len < 10 || memcmp(buf, "\x93NUMPY", 6) != 0)
@@ -192,65 +206,117 @@ int attn_npy_parse(const unsigned char *buf, size_t len, const char *name,
     out->rank = rank;
 
     size_t esz = fp16 ? 2 : 4;
-    size_t have = len - off - hlen;
+    size_t have = total - off - hlen;
     if (count > have / esz)
         FAIL("%s: truncated data (%zu bytes expected, %zu present)", name, count * esz,
              have);
     if (have != count * esz)
         FAIL("%s: %zu trailing bytes after the data", name, have - count * esz);
+    out->was_fp16 = fp16;
+    *data_off = off + hlen;
+    *count_out = count;
+    return 0;
+}
+
+/** Convert @p count little-endian elements at @p src (float16 when @p fp16,
+ *  else float32) to floats at @p dst. */
+static void convert_data(float *dst, const unsigned char *src, size_t count, int fp16)
+{
+    if (fp16) {
+        for (size_t i = 0; i < count; i++)
+            dst[i] = attn_half_to_float((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
+    } else {
+        memcpy(dst, src, count * 4);
+    }
+}
+
+int attn_npy_parse(const unsigned char *buf, size_t len, const char *name,
+                   attn_array *out, char *msg, size_t msg_len)
+{
+    size_t off = 0, count = 0;
+    int rc = parse_header(buf, len, len, name, out, &off, &count, msg, msg_len);
+    if (rc)
+        return rc;
     out->data = attn_alloc(count ? count * sizeof(float) : 1);
     if (!out->data) {
         snprintf(msg, msg_len, "%s: out of host memory: needed %zu bytes", name,
                  count * sizeof(float));
         return ATTN_EXIT_RESOURCE;
     }
-    out->was_fp16 = fp16;
-    const unsigned char *src = buf + off + hlen;
-    if (fp16) {
-        for (size_t i = 0; i < count; i++)
-            out->data[i] = attn_half_to_float((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
-    } else {
-        memcpy(out->data, src, count * 4);
+    convert_data(out->data, buf + off, count, out->was_fp16);
+    return 0;
+}
+
+/** attn_npy_read() and attn_npy_peek(): with @p with_data 0, the header
+ *  and the size checks only (out->data stays NULL). */
+static int npy_read(const char *path, attn_array *out, int with_data, char *msg, size_t msg_len)
+{
+    memset(out, 0, sizeof *out);
+    /* O_NONBLOCK: a FIFO opens at once instead of waiting for a writer, and
+     * is then refused below with every other file that is not regular */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        FAIL("%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        FAIL("%s: not a regular file", path);
     }
+    FILE *fp = fdopen(fd, "rb");
+    if (!fp) {
+        close(fd);
+        FAIL("%s: cannot open: %s", path, strerror(errno));
+    }
+    /* The header first: shape, type and the file's size are checked before
+     * any data is read or any memory for it taken. */
+    const size_t total = (size_t)st.st_size;
+    unsigned char *head = malloc(NPY_MAX_HEADER);
+    if (!head) {
+        fclose(fp);
+        snprintf(msg, msg_len, "%s: out of host memory: needed %d bytes", path, NPY_MAX_HEADER);
+        return ATTN_EXIT_RESOURCE;
+    }
+    const size_t want = total < NPY_MAX_HEADER ? total : NPY_MAX_HEADER;
+    size_t off = 0, count = 0;
+    int rc = fread(head, 1, want, fp) == want
+                 ? parse_header(head, want, total, path, out, &off, &count, msg, msg_len)
+                 : (snprintf(msg, msg_len, "%s: read error", path), ATTN_EXIT_BAD_INPUT);
+    free(head);
+    if (rc || !with_data) {
+        fclose(fp);
+        return rc;
+    }
+    /* The data, once, into the final buffer: float32 straight in; float16
+     * read into the buffer's upper half and widened in place, front to back
+     * (element i's two bytes sit at byte 2·(count + i), past float i's). */
+    out->data = attn_alloc(count ? count * sizeof(float) : 1);
+    if (!out->data) {
+        fclose(fp);
+        snprintf(msg, msg_len, "%s: out of host memory: needed %zu bytes", path,
+                 count * sizeof(float));
+        return ATTN_EXIT_RESOURCE;
+    }
+    const size_t esz = out->was_fp16 ? 2 : 4;
+    unsigned char *dst = (unsigned char *)out->data + (out->was_fp16 ? 2 * count : 0);
+    if (fseek(fp, (long)off, SEEK_SET) != 0 || fread(dst, esz, count, fp) != count) {
+        fclose(fp);
+        attn_array_free(out);
+        FAIL("%s: read error (the file changed while it was read?)", path);
+    }
+    fclose(fp);
+    if (out->was_fp16)
+        convert_data(out->data, dst, count, 1);
     return 0;
 }
 
 int attn_npy_read(const char *path, attn_array *out, char *msg, size_t msg_len)
 {
-    memset(out, 0, sizeof *out);
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        FAIL("%s: cannot open: %s", path, strerror(errno));
-    /* a directory opens too, and seeks to a huge "size": refuse it and
-     * devices or pipes here, as bad input */
-    struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(fp);
-        FAIL("%s: not a regular file", path);
-    }
-    if (fseek(fp, 0, SEEK_END) != 0) {
-        fclose(fp);
-        FAIL("%s: cannot seek", path);
-    }
-    long sz = ftell(fp);
-    rewind(fp);
-    if (sz < 0) {
-        fclose(fp);
-        FAIL("%s: cannot read size", path);
-    }
-    unsigned char *buf = malloc(sz ? (size_t)sz : 1);
-    if (!buf) {
-        fclose(fp);
-        snprintf(msg, msg_len, "%s: out of host memory: needed %ld bytes", path, sz);
-        return ATTN_EXIT_RESOURCE;
-    }
-    size_t got = fread(buf, 1, (size_t)sz, fp);
-    fclose(fp);
-    int rc = got == (size_t)sz ? attn_npy_parse(buf, got, path, out, msg, msg_len)
-                               : (snprintf(msg, msg_len, "%s: read error", path),
-                                  ATTN_EXIT_BAD_INPUT);
-    free(buf);
-    return rc;
+    return npy_read(path, out, 1, msg, msg_len);
+}
+
+int attn_npy_peek(const char *path, attn_array *out, char *msg, size_t msg_len)
+{
+    return npy_read(path, out, 0, msg, msg_len);
 }
 
 int attn_npy_write(const char *path, const float *data, int rank,

@@ -2,13 +2,22 @@
  * @file problem.c
  * @brief attn_problem: validation, sizes, the causal rule, FLOP counts.
  */
-#include "attn.h"
+#include "common.h"
+
+#include <stdarg.h>
 
 #include <math.h>
 #include <stdio.h>
 
 int attn_problem_validate(const attn_problem *p, char *msg, size_t msg_len)
 {
+    char none[8];
+    if (!msg || msg_len == 0) /* a caller that wants the code only */
+        msg = none, msg_len = sizeof none;
+    if (!p) {
+        snprintf(msg, msg_len, "no problem (NULL)");
+        return ATTN_EXIT_BAD_INPUT;
+    }
     /* Each check names the flag and the allowed range (notes/design.md). */
     if (p->batch < 1 || p->batch > 65535) {
         snprintf(msg, msg_len, "--batch must be in 1..65535 (got %d)", p->batch);
@@ -99,4 +108,21 @@ double attn_flops_forward(const attn_problem *p)
 {
     double f = 4.0 * p->batch * p->heads_q * (double)p->seqlen_q * p->seqlen_k * p->head_dim;
     return p->causal ? f / 2 : f;
+}
+
+int attn_entry_check(const attn_problem *p, int n_ptrs, ...)
+{
+    char msg[256];
+    int rc = attn_problem_validate(p, msg, sizeof msg);
+    if (rc)
+        return attn_set_error(rc, "%s", msg);
+    va_list ap;
+    va_start(ap, n_ptrs);
+    for (int i = 0; i < n_ptrs; i++)
+        if (!va_arg(ap, const void *)) {
+            va_end(ap);
+            return attn_set_error(ATTN_EXIT_BAD_INPUT, "tensor argument %d is NULL", i + 1);
+        }
+    va_end(ap);
+    return 0;
 }

@@ -4,6 +4,7 @@
  * inputs, the host memory accounting, the problem's rules.
  */
 #include <check.h>
+#include <string.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -112,6 +113,40 @@ START_TEST(problem_rules)
 }
 END_TEST
 
+/* The CPU entry points refuse what the driver would refuse, with exit 2 and
+ * a message in attn_last_error(), instead of crashing or computing NaN:
+ * Hkv = 0 (a division by zero), Hkv not dividing Hq (reads past K), a
+ * negative length or head dim, a NaN or negative scale, a NULL tensor; and
+ * attn_problem_validate() takes a NULL problem and a NULL message buffer. */
+START_TEST(entry_points_refuse)
+{
+    static const attn_problem BAD[] = {
+        {1, 4, 0, 8, 8, 16, 0, 0},  {1, 3, 2, 8, 8, 16, 0, 0},   {1, 4, 4, -8, 8, 16, 0, 0},
+        {1, 4, 4, 8, -1, 16, 0, 0}, {1, 4, 4, 8, 8, -16, 0, 0},  {-1, 4, 4, 8, 8, 16, 0, 0},
+        {1, 4, 4, 8, 8, 16, 0, -1}, {1, 4, 4, 8, 8, 16, 0, NAN},
+    };
+    static float buf[6][4 * 8 * 16];
+    float *q = buf[0], *k = buf[1], *v = buf[2], *o = buf[3], *lse = buf[4], *g = buf[5];
+    for (size_t c = 0; c < sizeof BAD / sizeof BAD[0]; c++) {
+        const attn_problem *p = &BAD[c];
+        attn_clear_error();
+        ck_assert_int_eq(attn01_forward(p, q, k, v, o, lse), ATTN_EXIT_BAD_INPUT);
+        ck_assert_msg(attn_last_error()[0] != '\0', "case %zu: no message", c);
+        ck_assert_int_eq(attn02_forward(p, q, k, v, o, lse), ATTN_EXIT_BAD_INPUT);
+        ck_assert_int_eq(attn03_forward(p, q, k, v, o, lse), ATTN_EXIT_BAD_INPUT);
+        ck_assert_int_eq(attn01_backward(p, q, k, v, g, o, g, g), ATTN_EXIT_BAD_INPUT);
+        ck_assert_int_eq(attn07_backward_cpu(p, q, k, v, o, lse, g, o, g, g), ATTN_EXIT_BAD_INPUT);
+        ck_assert_int_eq(attn_problem_validate(p, NULL, 0), ATTN_EXIT_BAD_INPUT);
+    }
+    const attn_problem ok = {1, 4, 2, 8, 8, 16, 1, 0};
+    ck_assert_int_eq(attn01_forward(&ok, q, NULL, v, o, lse), ATTN_EXIT_BAD_INPUT);
+    ck_assert_msg(strstr(attn_last_error(), "NULL") != NULL, "%s", attn_last_error());
+    ck_assert_int_eq(attn03_forward(&ok, q, k, v, o, NULL), ATTN_EXIT_BAD_INPUT);
+    ck_assert_int_eq(attn_problem_validate(NULL, NULL, 0), ATTN_EXIT_BAD_INPUT);
+    ck_assert_int_eq(attn02_forward(&ok, q, k, v, o, lse), 0);
+}
+END_TEST
+
 Suite *suite_metrics(void)
 {
     Suite *s = suite_create("metrics");
@@ -120,6 +155,7 @@ Suite *suite_metrics(void)
     tcase_add_test(tc, inputs_seeded);
     tcase_add_test(tc, memory_accounting);
     tcase_add_test(tc, problem_rules);
+    tcase_add_test(tc, entry_points_refuse);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -382,6 +382,55 @@ END_TEST
 /* Found while writing the fuzz targets and this table (regressions):
  * a directory given as an input file once opened, "seeked" to a size of
  * 2^63 and gave exit 3 "out of host memory"; it is bad input (exit 2). */
+/* An input that is a FIFO with no writer: refused at once as not a regular
+ * file (it used to block forever in fopen). alarm() turns a hang into a
+ * failure when the suite runs without fork. */
+START_TEST(program_input_fifo)
+{
+    make_tmpdir();
+    char line[1024];
+    ck_assert_int_eq(mkfifo(tmp_path("fifo.npy"), 0644), 0);
+    const char *flags[] = {"--q %1$s/fifo.npy --k %1$s/fifo.npy --v %1$s/fifo.npy",
+                           "%1$.0s--seq 4 --dim 8 --prev %1$s/fifo.npy"};
+    for (int c = 0; c < 2; c++) {
+        snprintf(line, sizeof line, flags[c], tmpdir);
+        alarm(20);
+        assert_refused(step_main(line), ATTN_EXIT_BAD_INPUT, "not a regular file", line);
+        alarm(0);
+    }
+}
+END_TEST
+
+/* Large files are judged by their header and size before any data is read
+ * or any memory taken for it: a 64 GiB (sparse) file whose header promises
+ * 64 bytes is "trailing bytes" (exit 2; it was "out of host memory", exit 3,
+ * after a read of the whole file), and a 16 GiB --q whose shape disagrees
+ * with --k is refused by shape (it was read in full first). */
+START_TEST(program_large_files_judged_by_header)
+{
+    make_tmpdir();
+    unsigned char buf[512];
+    char line[1024];
+    size_t n = npy_image(buf, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 4, 4), }", 64);
+    write_bytes(tmp_path("small.npy"), buf, n);
+    write_bytes(tmp_path("tail.npy"), buf, n);
+    ck_assert_int_eq(truncate(tmp_path("tail.npy"), (off_t)64 << 30), 0);
+    n = npy_image(buf, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1048576, 4096), }", 0);
+    write_bytes(tmp_path("big.npy"), buf, n);
+    ck_assert_int_eq(truncate(tmp_path("big.npy"), (off_t)n + ((off_t)16 << 30)), 0);
+    snprintf(line, sizeof line, "--q %1$s/tail.npy --k %1$s/small.npy --v %1$s/small.npy", tmpdir);
+    attn_mem_fail_after(0); /* a read of the data would need memory: none is given */
+    int rc = step_main(line);
+    attn_mem_fail_after(-1);
+    assert_refused(rc, ATTN_EXIT_BAD_INPUT, "trailing bytes", line);
+    snprintf(line, sizeof line, "--q %1$s/big.npy --k %1$s/small.npy --v %1$s/small.npy", tmpdir);
+    attn_mem_fail_after(0);
+    rc = step_main(line);
+    attn_mem_fail_after(-1);
+    assert_refused(rc, ATTN_EXIT_BAD_INPUT, "batch and head dim must match", line);
+}
+END_TEST
+
 START_TEST(program_input_not_a_file)
 {
     make_tmpdir();
@@ -717,6 +766,8 @@ Suite *suite_program(void)
     tcase_add_loop_test(tc, program_unwritable_outputs, 0, (int)(sizeof UNWRITABLE / sizeof UNWRITABLE[0]));
     tcase_add_loop_test(tc, program_host_out_of_memory, 0, (int)(sizeof HOST_OOM / sizeof HOST_OOM[0]));
     tcase_add_test(tc, program_step_buffer_too_big);
+    tcase_add_test(tc, program_input_fifo);
+    tcase_add_test(tc, program_large_files_judged_by_header);
     tcase_add_loop_test(tc, program_too_large, 0, (int)(sizeof TOO_LARGE / sizeof TOO_LARGE[0]));
     tcase_add_test(tc, program_input_not_a_file);
     tcase_add_loop_test(tc, program_nan_inf_inputs, 0, NI_CASES * 3);
