@@ -228,7 +228,7 @@ test: nvcc-notice $(TESTS) $(if $(HAVE_CUDA),$(GPU_PROGS))
 # ---- fuzzing: clang -fsanitize=fuzzer,address,undefined ------------------
 FUZZ_FLAGS := -std=c11 -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined \
               -fno-sanitize-recover=all -fno-omit-frame-pointer -Icommon
-$(BUILD)/fuzz/fuzz_npy: tests/fuzz/fuzz_npy.c common/npy.c common/mem.c common/common.h common/attn.h | deps-fuzz
+$(BUILD)/fuzz/fuzz_npy: tests/fuzz/fuzz_npy.c common/npy.c common/mem.c common/outputs.c common/error.c common/common.h common/attn.h | deps-fuzz
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(filter %.c,$^) -o $@ -lm
 $(BUILD)/fuzz/fuzz_cli: tests/fuzz/fuzz_cli.c common/cli.c common/problem.c common/error.c common/common.h common/attn.h | deps-fuzz

@@ -35,10 +35,10 @@ int attn_set_error(int code, const char *fmt, ...)
 void attn_clear_error(void);
 /**
  * The check every CPU entry point makes first: the problem valid
- * (attn_problem_validate()) and none of its @p n_ptrs pointer arguments
- * (const void *) NULL. 0, or ATTN_EXIT_BAD_INPUT with the last error set.
+ * (attn_problem_validate()) and none of its @p n_ptrs tensor arguments
+ * @p ptrs NULL. 0, or ATTN_EXIT_BAD_INPUT with the last error set.
  */
-int attn_entry_check(const attn_problem *p, int n_ptrs, ...);
+int attn_entry_check(const attn_problem *p, const void *const *ptrs, int n_ptrs);
 
 /* ---- host memory with byte accounting (mem.c) ------------------------- */
 
@@ -118,6 +118,10 @@ int attn_npy_parse(const unsigned char *buf, size_t len, const char *name,
  */
 int attn_npy_write(const char *path, const float *data, int rank,
                    const int64_t *shape, int as_fp16, char *msg, size_t msg_len);
+/** Write the .npy image of @p data to the open stream @p fp (@p path only
+ *  names it in messages). 0, 2, or 3 when the disk is full. */
+int attn_npy_write_stream(FILE *fp, const char *path, const float *data, int rank,
+                          const int64_t *shape, int as_fp16, char *msg, size_t msg_len);
 /** Free an array's data. */
 void attn_array_free(attn_array *a);
 
@@ -452,12 +456,6 @@ int attn_read_input_typed(const char *flag, const char *path, attn_array *a, int
  */
 int attn_problem_from_files(attn_opts *o, const attn_array *q, const attn_array *k,
                             const attn_array *v, char *msg, size_t n);
-/**
- * Can an output be written at @p path (NULL: nothing to check)? Refuses an
- * existing path that is not a regular file (a directory, /dev/null) and a
- * place where no file can be created, before the run, with exit code 2.
- */
-int attn_probe_writable(const char *flag, const char *path, char *msg, size_t n);
 /** 1 when every one of @p n values is finite. */
 int attn_all_finite(const float *x, size_t n);
 /**
@@ -479,6 +477,49 @@ int attn_to_typed(void *dst, attn_dtype t, attn_layout layout, const float *src,
 /** The reverse of attn_to_typed(): @p src of type @p t in @p layout to float BHSD. */
 int attn_from_typed(float *dst, const void *src, attn_dtype t, attn_layout layout, int B, int H,
                     int S, int D);
+
+/* ---- output files, all or none (outputs.c) ------------------------------ */
+
+/** Most output files one program writes (O, LSE, dQ, dK, dV, …). */
+#define ATTN_MAX_OUTPUTS 8
+
+/** A program's outputs: declared and probed before the run, written to
+ *  temporaries after it, renamed into place only when all are written. */
+typedef struct {
+    int n; /**< outputs declared */
+    /** one output */
+    struct {
+        const char *flag;  /**< "--out", "--lse", … */
+        const char *path;  /**< where it goes */
+        char tmp[4096];    /**< its temporary while written ("" when none) */
+    } f[ATTN_MAX_OUTPUTS]; /**< the outputs, in the order declared */
+} attn_outputs;
+
+/** An empty set. */
+void attn_outputs_init(attn_outputs *s);
+/**
+ * Declare output @p path for @p flag (NULL: none): refuses, with exit 2, a
+ * path that is not a regular file, a place where no file can be created (a
+ * probe file is made there with mkstemp and removed), and a path that is
+ * the same file as an output declared before (`o.npy` and `./o.npy`).
+ */
+int attn_outputs_add(attn_outputs *s, const char *flag, const char *path, char *msg, size_t n);
+/** Refuse (exit 2) an output that is the same file as one of the @p n_in
+ *  inputs (NULL paths skipped). */
+int attn_outputs_not_inputs(const attn_outputs *s, const char *const *in_flags,
+                            const char *const *in_paths, int n_in, char *msg, size_t n);
+/**
+ * Write the declared output at @p path (the same pointer given to
+ * attn_outputs_add(); NULL or undeclared: nothing) to a fresh temporary
+ * beside it. 0, 2, or 3 when the disk is full.
+ */
+int attn_outputs_write(attn_outputs *s, const char *path, const float *data, int rank,
+                       const int64_t *shape, int as_fp16, char *msg, size_t n);
+/** Rename every written temporary into place. 0; or 2, and every
+ *  temporary removed, when a rename fails. */
+int attn_outputs_commit(attn_outputs *s, char *msg, size_t n);
+/** Remove every temporary (after a failure: nothing is left behind). */
+void attn_outputs_discard(attn_outputs *s);
 
 /** Value used to poison outputs before a run, so unwritten elements fail. */
 #define ATTN_POISON 12345.678f

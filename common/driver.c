@@ -301,30 +301,6 @@ int attn_problem_from_files(attn_opts *o, const attn_array *q, const attn_array 
     return attn_problem_validate(p, msg, n);
 }
 
-int attn_probe_writable(const char *flag, const char *path, char *msg, size_t n)
-{
-    struct stat st;
-    if (!path)
-        return 0;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        snprintf(msg, n, "%s %s: exists and is not a regular file", flag, path);
-        return ATTN_EXIT_BAD_INPUT;
-    }
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.probe.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        snprintf(msg, n, "%s: path too long", flag);
-        return ATTN_EXIT_BAD_INPUT;
-    }
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        snprintf(msg, n, "%s %s: cannot write there", flag, path);
-        return ATTN_EXIT_BAD_INPUT;
-    }
-    fclose(f);
-    unlink(tmp);
-    return 0;
-}
-
 /** Rows to check: all of them, or a fixed-seed sample when the oracle is big. */
 static int64_t *choose_rows(const attn_problem *p, uint64_t seed, size_t *n_rows)
 {
@@ -425,6 +401,8 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
     attn_array aq = {0}, ak = {0}, av = {0}, aprev = {0};
     float *q = NULL, *k = NULL, *v = NULL, *o = NULL, *lse = NULL;
     attn_problem *p = &opt.prob;
+    attn_outputs outs;
+    attn_outputs_init(&outs);
     if (rc)
         goto fail;
     /* the step's element type and layout: fp32 BHSD unless its caps say more */
@@ -452,7 +430,6 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
     }
     if (step->supports && (rc = step->supports(p, msg, sizeof msg)))
         goto fail;
-    rc = ATTN_EXIT_BAD_INPUT;
     if (opt.prev_path) {
         if ((rc = attn_npy_peek(opt.prev_path, &aprev, msg, sizeof msg)))
             goto fail;
@@ -465,13 +442,15 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
             goto fail;
         }
     }
-    if (opt.out_path && opt.lse_path && !strcmp(opt.out_path, opt.lse_path)) {
-        snprintf(msg, sizeof msg, "--out and --lse name the same file (%s)", opt.out_path);
-        goto fail;
+    /* the outputs: writable, distinct files, none of them an input */
+    {
+        static const char *const in_flags[4] = {"--q", "--k", "--v", "--prev"};
+        const char *in_paths[4] = {opt.q_path, opt.k_path, opt.v_path, opt.prev_path};
+        if ((rc = attn_outputs_add(&outs, "--out", opt.out_path, msg, sizeof msg)) ||
+            (rc = attn_outputs_add(&outs, "--lse", opt.lse_path, msg, sizeof msg)) ||
+            (rc = attn_outputs_not_inputs(&outs, in_flags, in_paths, 4, msg, sizeof msg)))
+            goto fail;
     }
-    if ((opt.out_path && (rc = attn_probe_writable("--out", opt.out_path, msg, sizeof msg))) ||
-        (opt.lse_path && (rc = attn_probe_writable("--lse", opt.lse_path, msg, sizeof msg))))
-        goto fail;
 
     /* the data of the files, now that every check has passed */
     if ((opt.q_path && ((rc = attn_read_peeked("--q", opt.q_path, &aq, msg, sizeof msg)) ||
@@ -519,15 +498,13 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
     }
     /* outputs: written also on FAIL, for debugging (notes/design.md) */
     int64_t oshape[4] = {p->batch, p->heads_q, p->seqlen_q, p->head_dim};
-    /* O in the input's type: float16 for fp16, float32 otherwise (NumPy has no bf16) */
-    if (opt.out_path &&
-        (rc = attn_npy_write(opt.out_path, o, 4, oshape, dt == ATTN_F16, msg, sizeof msg)))
-        goto fail; /* nothing written: a file already at the path stays as it was */
-    if (opt.lse_path && (rc = attn_npy_write(opt.lse_path, lse, 3, oshape, 0, msg, sizeof msg))) {
-        if (opt.out_path)
-            unlink(opt.out_path); /* no half-written set of outputs */
+    /* O in the input's type: float16 for fp16, float32 otherwise (NumPy has
+     * no bf16). All or none: both to temporaries, then both renamed; on a
+     * failure files already at the paths stay as they were. */
+    if ((rc = attn_outputs_write(&outs, opt.out_path, o, 4, oshape, dt == ATTN_F16, msg, sizeof msg)) ||
+        (rc = attn_outputs_write(&outs, opt.lse_path, lse, 3, oshape, 0, msg, sizeof msg)) ||
+        (rc = attn_outputs_commit(&outs, msg, sizeof msg)))
         goto fail;
-    }
 
     printf("step %s (%s): %s\n", step->id, step->name,
            opt.check ? (cr.sampled ? "checked sampled rows against the float64 oracle"
@@ -566,6 +543,7 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
     goto done;
 
 fail:
+    attn_outputs_discard(&outs);
     fprintf(stderr, "error: %s\n", msg);
 done:
     attn_free(q), attn_free(k), attn_free(v), attn_free(o), attn_free(lse);

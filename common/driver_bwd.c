@@ -159,6 +159,8 @@ int attn_bwd_step_main(int argc, char **argv, const attn_bwd_step *step)
     float *q = NULL, *k = NULL, *v = NULL, *dout = NULL, *o = NULL, *lse = NULL;
     float *dq = NULL, *dk = NULL, *dv = NULL;
     attn_problem *p = &opt.prob;
+    attn_outputs outs;
+    attn_outputs_init(&outs);
     if (rc)
         goto fail;
     rc = ATTN_EXIT_BAD_INPUT;
@@ -198,12 +200,18 @@ int attn_bwd_step_main(int argc, char **argv, const attn_bwd_step *step)
             goto fail;
         }
     }
-    if ((rc = attn_probe_writable("--out", opt.out_path, msg, sizeof msg)) ||
-        (rc = attn_probe_writable("--lse", opt.lse_path, msg, sizeof msg)) ||
-        (rc = attn_probe_writable("--dq", opt.dq_path, msg, sizeof msg)) ||
-        (rc = attn_probe_writable("--dk", opt.dk_path, msg, sizeof msg)) ||
-        (rc = attn_probe_writable("--dv", opt.dv_path, msg, sizeof msg)))
-        goto fail;
+    /* the outputs: writable, five distinct files, none of them an input */
+    {
+        static const char *const in_flags[5] = {"--q", "--k", "--v", "--do", "--prev"};
+        const char *in_paths[5] = {opt.q_path, opt.k_path, opt.v_path, opt.do_path, opt.prev_path};
+        if ((rc = attn_outputs_add(&outs, "--out", opt.out_path, msg, sizeof msg)) ||
+            (rc = attn_outputs_add(&outs, "--lse", opt.lse_path, msg, sizeof msg)) ||
+            (rc = attn_outputs_add(&outs, "--dq", opt.dq_path, msg, sizeof msg)) ||
+            (rc = attn_outputs_add(&outs, "--dk", opt.dk_path, msg, sizeof msg)) ||
+            (rc = attn_outputs_add(&outs, "--dv", opt.dv_path, msg, sizeof msg)) ||
+            (rc = attn_outputs_not_inputs(&outs, in_flags, in_paths, 5, msg, sizeof msg)))
+            goto fail;
+    }
 
     size_t qn = attn_q_elems(p), kvn = attn_kv_elems(p), ln = attn_lse_elems(p);
     attn_take_qkv(p, opt.q_path != NULL, opt.seed, &aq, &ak, &av, &q, &k, &v);
@@ -247,14 +255,13 @@ int attn_bwd_step_main(int argc, char **argv, const attn_bwd_step *step)
     const float *data[5] = {o, lse, dq, dk, dv};
     const int ranks[5] = {4, 3, 4, 4, 4};
     const int64_t *shapes[5] = {qshape, qshape, qshape, kvshape, kvshape};
+    /* all or none: every output to its temporary, then all renamed */
     for (int f = 0; f < 5; f++)
-        if (paths[f] && (rc = attn_npy_write(paths[f], data[f], ranks[f], shapes[f], 0, msg,
-                                             sizeof msg))) {
-            for (int g = 0; g < f; g++)
-                if (paths[g])
-                    unlink(paths[g]); /* no half-written set of outputs */
+        if ((rc = attn_outputs_write(&outs, paths[f], data[f], ranks[f], shapes[f], 0, msg,
+                                     sizeof msg)))
             goto fail;
-        }
+    if ((rc = attn_outputs_commit(&outs, msg, sizeof msg)))
+        goto fail;
 
     printf("step %s (%s): forward by step %s, backward %s; %s\n", step->id, step->name,
            step->forward->id, opt.deterministic ? "deterministic" : "with atomic dQ",
@@ -298,6 +305,7 @@ int attn_bwd_step_main(int argc, char **argv, const attn_bwd_step *step)
     goto done;
 
 fail:
+    attn_outputs_discard(&outs);
     fprintf(stderr, "error: %s\n", msg);
 done:
     attn_free(q), attn_free(k), attn_free(v), attn_free(dout), attn_free(o), attn_free(lse);

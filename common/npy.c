@@ -319,8 +319,8 @@ int attn_npy_peek(const char *path, attn_array *out, char *msg, size_t msg_len)
     return npy_read(path, out, 0, msg, msg_len);
 }
 
-int attn_npy_write(const char *path, const float *data, int rank,
-                   const int64_t *shape, int as_fp16, char *msg, size_t msg_len)
+int attn_npy_write_stream(FILE *fp, const char *path, const float *data, int rank,
+                          const int64_t *shape, int as_fp16, char *msg, size_t msg_len)
 {
     char dict[256], shp[128] = "";
     size_t count = 1;
@@ -338,19 +338,6 @@ int attn_npy_write(const char *path, const float *data, int rank,
     size_t total = 10 + (size_t)n + 1;
     size_t pad = (64 - total % 64) % 64;
     size_t hlen = (size_t)n + pad + 1;
-
-    /* The rename below replaces whatever sits at the path: refuse what is
-     * not a regular file (a directory, or /dev/null, which root would
-     * otherwise turn into a regular file). */
-    struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-        FAIL("%s: cannot write: exists and is not a regular file", path);
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        FAIL("%s: path too long", path);
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp)
-        FAIL("%s: cannot write: %s", path, strerror(errno));
     unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
                              (unsigned char)(hlen & 0xff), (unsigned char)(hlen >> 8)};
     int ok = fwrite(pre, 1, 10, fp) == 10 && fwrite(dict, 1, (size_t)n, fp) == (size_t)n;
@@ -366,11 +353,30 @@ int attn_npy_write(const char *path, const float *data, int rank,
     } else {
         ok = ok && fwrite(data, 4, count, fp) == count; /* x86/ARM: little-endian */
     }
-    ok = (fclose(fp) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
+    ok = ok && fflush(fp) == 0;
+    if (!ok) {
         int e = errno;
-        unlink(tmp);
-        FAIL("%s: cannot write: %s", path, strerror(e));
+        snprintf(msg, msg_len, "%s: cannot write: %s", path, strerror(e));
+        return e == ENOSPC ? ATTN_EXIT_RESOURCE : ATTN_EXIT_BAD_INPUT;
+    }
+    return 0;
+}
+
+int attn_npy_write(const char *path, const float *data, int rank,
+                   const int64_t *shape, int as_fp16, char *msg, size_t msg_len)
+{
+    /* one output, all or none: a temporary beside it, then the rename */
+    attn_outputs s;
+    attn_outputs_init(&s);
+    int rc = attn_outputs_add(&s, "output", path, msg, msg_len);
+    if (rc) {
+        /* keep the reader's wording: "PATH: cannot write: ..." */
+        return rc;
+    }
+    if ((rc = attn_outputs_write(&s, path, data, rank, shape, as_fp16, msg, msg_len)) ||
+        (rc = attn_outputs_commit(&s, msg, msg_len))) {
+        attn_outputs_discard(&s);
+        return rc;
     }
     return 0;
 }

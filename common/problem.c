@@ -4,7 +4,6 @@
  */
 #include "common.h"
 
-#include <stdarg.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -110,19 +109,14 @@ double attn_flops_forward(const attn_problem *p)
     return p->causal ? f / 2 : f;
 }
 
-int attn_entry_check(const attn_problem *p, int n_ptrs, ...)
+int attn_entry_check(const attn_problem *p, const void *const *ptrs, int n_ptrs)
 {
     char msg[256];
     int rc = attn_problem_validate(p, msg, sizeof msg);
     if (rc)
         return attn_set_error(rc, "%s", msg);
-    va_list ap;
-    va_start(ap, n_ptrs);
     for (int i = 0; i < n_ptrs; i++)
-        if (!va_arg(ap, const void *)) {
-            va_end(ap);
+        if (!ptrs[i])
             return attn_set_error(ATTN_EXIT_BAD_INPUT, "tensor argument %d is NULL", i + 1);
-        }
-    va_end(ap);
     return 0;
 }

@@ -10,9 +10,11 @@
 #include <check.h>
 #include <dirent.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -382,6 +384,120 @@ END_TEST
 /* Found while writing the fuzz targets and this table (regressions):
  * a directory given as an input file once opened, "seeked" to a size of
  * 2^63 and gave exit 3 "out of host memory"; it is bad input (exit 2). */
+/* Outputs that are one file under two names, or an input: refused with
+ * exit 2 before the run, nothing written, the files untouched (these used
+ * to exit 0 and lose O, or overwrite the input). */
+START_TEST(program_output_aliases)
+{
+    make_tmpdir();
+    write_qkv_files();
+    char line[1024];
+    static const char keep[4] = "KEEP";
+    write_bytes(tmp_path("keep.npy"), keep, sizeof keep);
+    ck_assert_int_eq(link(tmp_path("keep.npy"), tmp_path("hard.npy")), 0);
+    ck_assert_int_eq(mkdir(tmp_path("sub"), 0755), 0);
+    static const struct {
+        const char *line, *says;
+    } C[] = {
+        {"%1$.0s--seq 4 --dim 8 --out %1$s/o.npy --lse %1$s/./o.npy", "same file"},
+        {"%1$.0s--seq 4 --dim 8 --out %1$s/o.npy --lse %1$s/sub/../o.npy", "same file"},
+        {"%1$.0s--seq 4 --dim 8 --out %1$s/keep.npy --lse %1$s/hard.npy", "same file"},
+        {"--q %1$s/q.npy --k %1$s/k.npy --v %1$s/v.npy --out %1$s/./q.npy", "must not overwrite an input"},
+        {"--q %1$s/q.npy --k %1$s/k.npy --v %1$s/v.npy --lse %1$s/sub/../v.npy", "must not overwrite an input"},
+    };
+    for (size_t c = 0; c < sizeof C / sizeof C[0]; c++) {
+        snprintf(line, sizeof line, C[c].line, tmpdir);
+        assert_refused(step_main(line), ATTN_EXIT_BAD_INPUT, C[c].says, line);
+        ck_assert_msg(!exists(tmp_path("o.npy")), "'%s' wrote o.npy", line);
+    }
+    char got[8] = {0};
+    FILE *f = fopen(tmp_path("keep.npy"), "rb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fread(got, 1, sizeof got, f), sizeof keep);
+    fclose(f);
+    ck_assert(!memcmp(got, keep, sizeof keep));
+    attn_array q = {0};
+    char msg[256];
+    ck_assert_int_eq(attn_npy_read(tmp_path("q.npy"), &q, msg, sizeof msg), 0); /* still the input */
+    attn_array_free(&q);
+    /* q, k, v, keep, hard, sub, and nothing else: no temporaries left */
+    ck_assert_int_eq(dir_entries(tmpdir), 6);
+}
+END_TEST
+
+/* All or none: when a later output fails after an earlier one was written,
+ * neither path changes (an older file at the first stays as it was) and no
+ * temporary is left; the temporaries are made with mkstemp beside each
+ * path (a planted symlink is never followed). */
+START_TEST(outputs_all_or_none)
+{
+    make_tmpdir();
+    static const char old[3] = "OLD";
+    write_bytes(tmp_path("o.npy"), old, sizeof old);
+    ck_assert_int_eq(mkdir(tmp_path("gone"), 0755), 0);
+    char lse_path[512], msg[512];
+    snprintf(lse_path, sizeof lse_path, "%s", tmp_path("gone/lse.npy"));
+    char o_path[512];
+    snprintf(o_path, sizeof o_path, "%s", tmp_path("o.npy"));
+    attn_outputs s;
+    attn_outputs_init(&s);
+    ck_assert_int_eq(attn_outputs_add(&s, "--out", o_path, msg, sizeof msg), 0);
+    ck_assert_int_eq(attn_outputs_add(&s, "--lse", lse_path, msg, sizeof msg), 0);
+    const float x[4] = {1, 2, 3, 4};
+    const int64_t shape[1] = {4};
+    ck_assert_int_eq(attn_outputs_write(&s, o_path, x, 1, shape, 0, msg, sizeof msg), 0);
+    ck_assert_int_eq(rmdir(tmp_path("gone")), 0); /* the second output's directory vanishes */
+    ck_assert_int_ne(attn_outputs_write(&s, lse_path, x, 1, shape, 0, msg, sizeof msg), 0);
+    attn_outputs_discard(&s);
+    char got[8] = {0};
+    FILE *f = fopen(o_path, "rb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fread(got, 1, sizeof got, f), sizeof old);
+    fclose(f);
+    ck_assert_msg(!memcmp(got, old, sizeof old), "o.npy changed although the set failed");
+    ck_assert_int_eq(dir_entries(tmpdir), 1); /* o.npy only: the temporary is gone */
+    /* and the good path: both written, renamed, no temporary left */
+    attn_outputs_init(&s);
+    ck_assert_int_eq(attn_outputs_add(&s, "--out", o_path, msg, sizeof msg), 0);
+    ck_assert_int_eq(attn_outputs_write(&s, o_path, x, 1, shape, 0, msg, sizeof msg), 0);
+    ck_assert_int_eq(attn_outputs_commit(&s, msg, sizeof msg), 0);
+    attn_array a = {0};
+    ck_assert_int_eq(attn_npy_read(o_path, &a, msg, sizeof msg), 0);
+    ck_assert(a.rank == 1 && a.data[3] == 4.0f);
+    attn_array_free(&a);
+    ck_assert_int_eq(dir_entries(tmpdir), 1);
+}
+END_TEST
+
+/* SIGTERM (and SIGINT) while outputs are being written: the temporaries
+ * are removed before the process dies, and no output appears. */
+START_TEST(outputs_signal_removes_temporaries)
+{
+    make_tmpdir();
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char msg[256];
+        attn_outputs s;
+        attn_outputs_init(&s);
+        const char *o = tmp_path("o.npy");
+        const float x[2] = {1, 2};
+        const int64_t shape[1] = {2};
+        if (attn_outputs_add(&s, "--out", o, msg, sizeof msg) ||
+            attn_outputs_write(&s, o, x, 1, shape, 0, msg, sizeof msg))
+            _exit(2);
+        kill(getpid(), _i == 0 ? SIGTERM : SIGINT); /* before the commit */
+        _exit(0); /* not reached: the handler re-raises the signal */
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == (_i == 0 ? SIGTERM : SIGINT),
+                  "the child should die of the signal (status 0x%x)", status);
+    ck_assert_int_eq(dir_entries(tmpdir), 0);
+}
+END_TEST
+
 /* An input that is a FIFO with no writer: refused at once as not a regular
  * file (it used to block forever in fopen). alarm() turns a hang into a
  * failure when the suite runs without fork. */
@@ -767,6 +883,9 @@ Suite *suite_program(void)
     tcase_add_loop_test(tc, program_host_out_of_memory, 0, (int)(sizeof HOST_OOM / sizeof HOST_OOM[0]));
     tcase_add_test(tc, program_step_buffer_too_big);
     tcase_add_test(tc, program_input_fifo);
+    tcase_add_test(tc, program_output_aliases);
+    tcase_add_test(tc, outputs_all_or_none);
+    tcase_add_loop_test(tc, outputs_signal_removes_temporaries, 0, 2);
     tcase_add_test(tc, program_large_files_judged_by_header);
     tcase_add_loop_test(tc, program_too_large, 0, (int)(sizeof TOO_LARGE / sizeof TOO_LARGE[0]));
     tcase_add_test(tc, program_input_not_a_file);

@@ -44,7 +44,8 @@ int attn07_backward_cpu(const attn_problem *p, const float *q, const float *k,
                         const float *v, const float *o, const float *lse,
                         const float *dout, float *dq, float *dk, float *dv)
 {
-    if (attn_entry_check(p, 9, q, k, v, o, lse, dout, dq, dk, dv)) /* an invalid problem or a NULL tensor: exit 2 */
+    /* an invalid problem or a NULL tensor: exit 2 (attn_last_error() says why) */
+    if (attn_entry_check(p, (const void *const[]){q, k, v, o, lse, dout, dq, dk, dv}, 9))
         return ATTN_EXIT_BAD_INPUT;
     const int Sq = p->seqlen_q, Sk = p->seqlen_k, D = p->head_dim;
     const int g = p->heads_q / p->heads_kv; /* query heads per K/V head */

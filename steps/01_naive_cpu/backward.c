@@ -26,7 +26,8 @@ int attn01_backward(const attn_problem *p, const float *q, const float *k,
                     const float *v, const float *dout, float *dq, float *dk,
                     float *dv)
 {
-    if (attn_entry_check(p, 7, q, k, v, dout, dq, dk, dv)) /* an invalid problem or a NULL tensor: exit 2 */
+    /* an invalid problem or a NULL tensor: exit 2 (attn_last_error() says why) */
+    if (attn_entry_check(p, (const void *const[]){q, k, v, dout, dq, dk, dv}, 7))
         return ATTN_EXIT_BAD_INPUT;
     const int Sq = p->seqlen_q, Sk = p->seqlen_k, D = p->head_dim;
     const float scale = attn_scale(p);

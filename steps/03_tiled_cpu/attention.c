@@ -38,7 +38,8 @@ static float nan_maxf(float a, float b) { return (isnan(a) || a > b) ? a : b; }
 int attn03_forward(const attn_problem *p, const float *q, const float *k,
                    const float *v, float *o, float *lse)
 {
-    if (attn_entry_check(p, 5, q, k, v, o, lse)) /* an invalid problem or a NULL tensor: exit 2 */
+    /* an invalid problem or a NULL tensor: exit 2 (attn_last_error() says why) */
+    if (attn_entry_check(p, (const void *const[]){q, k, v, o, lse}, 5))
         return ATTN_EXIT_BAD_INPUT;
     const int Sq = p->seqlen_q, Sk = p->seqlen_k, D = p->head_dim;
     const int Tr = (Sq + Br - 1) / Br, Tc = (Sk + Bc - 1) / Bc;
