@@ -52,7 +52,9 @@ static int parse_int(const char *flag, const char *s, long lo, long hi, int *out
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi) {
+    /* strtol() skips leading spaces and takes a sign: " 8", "+8" and "\n8"
+     * are not integers here (as for --seed) */
+    if (!isdigit((unsigned char)*s) || *end || errno || v < lo || v > hi) {
         snprintf(msg, msg_len, "%s: expected an integer in %ld..%ld, got '%.40s'", flag,
                  lo, hi, s);
         return ATTN_EXIT_BAD_INPUT;
@@ -61,8 +63,21 @@ static int parse_int(const char *flag, const char *s, long lo, long hi, int *out
     return 0;
 }
 
+/** attn_parse_args() before its message is made one line. */
+static int parse_args(int argc, char **argv, attn_opts *o, FILE *help_out, char *msg,
+                      size_t msg_len);
+
 int attn_parse_args(int argc, char **argv, attn_opts *o, FILE *help_out, char *msg,
                     size_t msg_len)
+{
+    int rc = parse_args(argc, argv, o, help_out, msg, msg_len);
+    if (rc > 1 && msg && msg_len) /* a value with a newline stays one line: \x0a */
+        attn_escape_controls(msg, msg_len);
+    return rc;
+}
+
+static int parse_args(int argc, char **argv, attn_opts *o, FILE *help_out, char *msg,
+                      size_t msg_len)
 {
     memset(o, 0, sizeof *o);
     o->prob = (attn_problem){1, 4, 0, 256, 0, 64, 0, 0.0f};
@@ -101,6 +116,8 @@ int attn_parse_args(int argc, char **argv, attn_opts *o, FILE *help_out, char *m
                 return ATTN_EXIT_BAD_INPUT;
             }
             *bflag = val ? (*val == '1') : 1;
+            if (bflag == &o->deterministic)
+                o->deterministic_given = 1;
             continue;
         }
         if (!strcmp(flag, "--check") || !strcmp(flag, "--no-check") || !strcmp(flag, "--help")) {

@@ -31,6 +31,12 @@ int attn_set_error(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/** Write "error: MSG" and a newline to @p f, as one line: control
+ *  characters in @p msg (from a flag value, a file name) as \\xNN. */
+void attn_print_error(FILE *f, const char *msg);
+/** Rewrite the control characters of @p msg (of @p len bytes) as \\xNN, in
+ *  place (truncated to fit): a message stays one line. */
+void attn_escape_controls(char *msg, size_t len);
 /** Forget the last error (attn_last_error() returns "" again). */
 void attn_clear_error(void);
 /**
@@ -53,8 +59,21 @@ void *attn_calloc(size_t count, size_t size);
 /** Free memory from attn_alloc() / attn_calloc(); NULL is ignored. */
 void attn_free(void *ptr);
 /**
+ * Bytes attn_alloc() may still hand out: the room under RLIMIT_AS and
+ * RLIMIT_DATA, and the memory available (MemAvailable) when the budget was
+ * last taken, or ATTN_MEM_LIMIT bytes from the environment in place of the
+ * latter (0: no such limit). A request over it fails at once, so a problem
+ * larger than memory is exit 3 with the bytes, never a kill by the OOM
+ * killer minutes later.
+ */
+size_t attn_mem_available(void);
+/** attn_mem_available() when the first request counted by
+ *  attn_mem_failed_bytes() was refused: the "M available" of an exit-3
+ *  message. */
+size_t attn_mem_available_at_failure(void);
+/**
  * Reset the peak to the current total (call before the region to measure),
- * and the failed bytes to 0.
+ * and the failed bytes to 0; take the memory budget again.
  */
 void attn_mem_reset_peak(void);
 /** Peak tracked bytes since the last reset, minus the total at that reset. */
@@ -298,6 +317,7 @@ typedef struct {
     const char *dtype;     /**< --dtype: "fp32" (default), "fp16", "bf16" */
     attn_layout layout;    /**< --layout: BHSD (default) or BSHD */
     int deterministic;     /**< --deterministic */
+    int deterministic_given; /**< --deterministic given at all (=0 too) */
     int check;             /**< --check (1, default) / --no-check (0) */
     int bench;             /**< --bench */
     int warmup;            /**< --warmup W */
@@ -489,7 +509,7 @@ typedef struct {
     int n; /**< outputs declared */
     /** one output */
     struct {
-        const char *flag;  /**< "--out", "--lse", … */
+        const char *flag;  /**< the flag that names it (for messages) */
         const char *path;  /**< where it goes */
         char tmp[4096];    /**< its temporary while written ("" when none) */
     } f[ATTN_MAX_OUTPUTS]; /**< the outputs, in the order declared */
@@ -501,7 +521,7 @@ void attn_outputs_init(attn_outputs *s);
  * Declare output @p path for @p flag (NULL: none): refuses, with exit 2, a
  * path that is not a regular file, a place where no file can be created (a
  * probe file is made there with mkstemp and removed), and a path that is
- * the same file as an output declared before (`o.npy` and `./o.npy`).
+ * the same file as an output declared before (o.npy and ./o.npy).
  */
 int attn_outputs_add(attn_outputs *s, const char *flag, const char *path, char *msg, size_t n);
 /** Refuse (exit 2) an output that is the same file as one of the @p n_in

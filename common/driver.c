@@ -55,7 +55,7 @@ static int cpu_run_timed(const attn_step *step, cpu_call_fn call, void *ctx,
                          size_t msg_len)
 {
     int warmup = bench ? bench->warmup : 0, iters = bench ? bench->iters : 1;
-    double *times = malloc((size_t)iters * sizeof *times), spent = 0;
+    double *times = malloc((size_t)iters * sizeof *times), spent = 0, warm = 0;
     if (!times) {
         snprintf(msg, msg_len, "out of host memory: needed %zu bytes", (size_t)iters * sizeof *times);
         return ATTN_EXIT_RESOURCE;
@@ -69,15 +69,19 @@ static int cpu_run_timed(const attn_step *step, cpu_call_fn call, void *ctx,
         double t = attn_now_ms() - t0;
         if (rc) {
             if (rc == ATTN_EXIT_RESOURCE)
-                snprintf(msg, msg_len, "step %s: out of host memory: needed %zu bytes",
-                         step->id, attn_mem_failed_bytes());
+                snprintf(msg, msg_len, "step %s: out of host memory: needed %zu bytes, %zu available",
+                         step->id, attn_mem_failed_bytes(), attn_mem_available_at_failure());
             else
                 snprintf(msg, msg_len, "step %s refused the problem%s%s", step->id,
                          attn_last_error()[0] ? ": " : "", attn_last_error());
             free(times);
             return rc;
         }
-        if (it >= warmup) {
+        if (it < warmup) {
+            warm += t;
+            if (bench && bench->max_ms > 0 && warm >= bench->max_ms)
+                it = warmup - 1; /* a slow step must not spend the budget on warm-up */
+        } else {
             times[runs++] = t;
             spent += t;
             if (bench && spent >= bench->max_ms)
@@ -411,7 +415,7 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
     if ((rc = attn_step_takes(step, dt, opt.layout, msg, sizeof msg)))
         goto fail;
     rc = ATTN_EXIT_BAD_INPUT;
-    if (opt.do_path || opt.dq_path || opt.dk_path || opt.dv_path || opt.deterministic) {
+    if (opt.do_path || opt.dq_path || opt.dk_path || opt.dv_path || opt.deterministic_given) {
         snprintf(msg, sizeof msg,
                  "--do/--dq/--dk/--dv/--deterministic: step %s is a forward step (backward: step 07)",
                  step->id);
@@ -433,6 +437,12 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
     if (opt.prev_path) {
         if ((rc = attn_npy_peek(opt.prev_path, &aprev, msg, sizeof msg)))
             goto fail;
+        rc = ATTN_EXIT_BAD_INPUT;
+        if (aprev.was_fp16 && dt == ATTN_F32) { /* as for --q */
+            snprintf(msg, sizeof msg, "--prev %s: float16 input; this step computes in fp32 (give float32)",
+                     opt.prev_path);
+            goto fail;
+        }
         rc = ATTN_EXIT_BAD_INPUT;
         int ok = aprev.rank == 4 && aprev.shape[0] == p->batch && aprev.shape[1] == p->heads_q &&
                  aprev.shape[2] == p->seqlen_q && aprev.shape[3] == p->head_dim;
@@ -544,7 +554,7 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
 
 fail:
     attn_outputs_discard(&outs);
-    fprintf(stderr, "error: %s\n", msg);
+    attn_print_error(stderr, msg);
 done:
     attn_free(q), attn_free(k), attn_free(v), attn_free(o), attn_free(lse);
     attn_array_free(&aq), attn_array_free(&ak), attn_array_free(&av), attn_array_free(&aprev);

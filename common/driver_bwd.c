@@ -306,7 +306,7 @@ int attn_bwd_step_main(int argc, char **argv, const attn_bwd_step *step)
 
 fail:
     attn_outputs_discard(&outs);
-    fprintf(stderr, "error: %s\n", msg);
+    attn_print_error(stderr, msg);
 done:
     attn_free(q), attn_free(k), attn_free(v), attn_free(dout), attn_free(o), attn_free(lse);
     attn_free(dq), attn_free(dk), attn_free(dv);

@@ -166,8 +166,8 @@ static int parse_header(const unsigned char *buf, size_t len, size_t total, cons
         FAIL("%s: header has no 'fortran_order'", name);
     if (!strncmp(f, "True", 4))
         FAIL("%s: Fortran-order arrays are not supported; save in C order", name);
-    if (strncmp(f, "False", 5) != 0)
-        FAIL("%s: bad 'fortran_order' value", name);
+    if (strncmp(f, "False", 5) != 0 || isalnum((unsigned char)f[5]) || f[5] == '_')
+        FAIL("%s: bad 'fortran_order' value", name); /* "Falsehood" is not False */
 
     const char *s = dict_value(h, "shape");
     if (!s || *s != '(')

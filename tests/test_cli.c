@@ -66,6 +66,8 @@ static const struct {
     {"--causal=2", "--causal"},    {"--check=1", "--check"},      {"--out=", "--out"},
     {"--heads 64 --seq 16777216 --dim 256", "too large"},
     {"--scale 1e-50", "--scale"},  {"--scale 1e31", "--scale"},  {"--seed +1", "--seed"},
+    {"--seq +8", "--seq"},         {"--seq=\t8", "--seq"},       {"--dim=\n8", "--dim"},
+    {"--layout nhwc", "--layout"},
 };
 
 START_TEST(cli_errors)

@@ -72,6 +72,7 @@ static const struct {
     {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 16, "dtype"},
     {1, "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }", 8, "dtype"},
     {1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", 8, "big-endian"},
+    {1, "{'descr': '<f4', 'fortran_order': Falsehood, 'shape': (2,), }", 8, "fortran_order"},
     {1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 16, "Fortran"},
     {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", 15, "truncated"},
     {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", 17, "trailing"},

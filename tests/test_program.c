@@ -9,10 +9,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -345,7 +347,7 @@ START_TEST(program_step_buffer_too_big)
     /* not assert_refused(): AddressSanitizer adds a warning line of its own */
     ck_assert_int_eq(rc, ATTN_EXIT_RESOURCE);
     ck_assert_str_eq(prog_out, "");
-    ck_assert_msg(strstr(prog_err, "error: step 01: out of host memory: needed 562949953421312 bytes\n"),
+    ck_assert_msg(strstr(prog_err, "error: step 01: out of host memory: needed 562949953421312 bytes, "),
                   "stderr: %s", prog_err);
 }
 END_TEST
@@ -384,6 +386,93 @@ END_TEST
 /* Found while writing the fuzz targets and this table (regressions):
  * a directory given as an input file once opened, "seeked" to a size of
  * 2^63 and gave exit 3 "out of host memory"; it is bad input (exit 2). */
+/* A problem larger than memory is exit 3 at once, with the bytes needed and
+ * available, never a kill by the OOM killer minutes later: step 01 at
+ * Sq = Sk = 65536 wants 32 GiB of S and P (it used to be killed after
+ * minutes: malloc succeeds on an overcommitting kernel). Under a memory budget
+ * (ATTN_MEM_LIMIT, which stands in for MemAvailable) and under `ulimit -v`
+ * (RLIMIT_AS, in a child process). */
+START_TEST(program_larger_than_memory)
+{
+    make_tmpdir();
+    char line[256];
+    snprintf(line, sizeof line, "--seq 65536 --dim 1 --heads 1 --out %s", tmp_path("o.npy"));
+    setenv("ATTN_MEM_LIMIT", "1000000000", 1); /* 1 GB */
+    int rc = step_main(line);
+    unsetenv("ATTN_MEM_LIMIT");
+    attn_mem_reset_peak(); /* the budget from the machine again */
+    assert_refused(rc, ATTN_EXIT_RESOURCE, "needed 34359738368 bytes, 1000000000 available", line);
+    ck_assert_msg(strstr(prog_err, "available"), "%s", prog_err);
+    ck_assert(!exists(tmp_path("o.npy")));
+    if (getenv("ATTN_TEST_QUICK"))
+        return; /* valgrind: its own allocator does not mix with RLIMIT_AS */
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct rlimit rl = {(rlim_t)4 << 30, (rlim_t)4 << 30}; /* 4 GiB of address space */
+        if (setrlimit(RLIMIT_AS, &rl) != 0)
+            _exit(99);
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, STDOUT_FILENO), dup2(fd, STDERR_FILENO);
+        attn_mem_reset_peak();
+        char *argv[] = {"01_naive_cpu", "--seq", "65536", "--dim", "1", "--heads", "1", NULL};
+        _exit(attn_step_main(7, argv, &attn01_step));
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == ATTN_EXIT_RESOURCE,
+                  "under ulimit -v: status 0x%x, expected exit 3", status);
+}
+END_TEST
+
+/* A flag value or a path with a newline or an escape sequence is echoed
+ * escaped (\x0a, \x1b): the error stays one line, and cannot move the
+ * terminal's cursor (it used to be echoed raw). */
+START_TEST(program_messages_one_line)
+{
+    static const char *const LINES[] = {
+        "--seq 12\n3",
+        "--dtype \x1b[2Jfp16",
+        "--seq 4 --dim 8 --out /nonexistent\n/x.npy",
+        "--q /missing\r.npy --k /missing.npy --v /missing.npy",
+    };
+    for (size_t c = 0; c < sizeof LINES / sizeof LINES[0]; c++) {
+        int rc = step_main(LINES[c]);
+        assert_refused(rc, ATTN_EXIT_BAD_INPUT, "\\x", LINES[c]);
+        for (const char *e = prog_err; *e; e++)
+            ck_assert_msg(!((unsigned char)*e < 0x20 && *e != '\n'), "case %zu: raw control byte 0x%02x",
+                          c, (unsigned)(unsigned char)*e);
+    }
+}
+END_TEST
+
+/* Smaller refusals: --deterministic=0 on a forward step (any
+ * --deterministic there is a backward flag), --prev in float16 to an fp32
+ * step (as --q), and a long but valid output name (250 bytes: the old probe
+ * name added ".probe.<pid>" and passed NAME_MAX) that must be written. */
+START_TEST(program_small_refusals)
+{
+    make_tmpdir();
+    char line[1024], name[251];
+    assert_refused(step_main("--seq 4 --dim 8 --deterministic=0"), ATTN_EXIT_BAD_INPUT,
+                   "forward step", "--deterministic=0");
+    float x[32];
+    attn_fill_normal(x, 32, 3, ATTN_STREAM_Q);
+    int64_t shape[4] = {1, 4, 4, 2};
+    char msg[256];
+    ck_assert_int_eq(attn_npy_write(tmp_path("prev16.npy"), x, 4, shape, 1, msg, sizeof msg), 0);
+    snprintf(line, sizeof line, "--seq 4 --dim 2 --prev %s", tmp_path("prev16.npy"));
+    assert_refused(step_main(line), ATTN_EXIT_BAD_INPUT, "float16", line);
+    memset(name, 'n', 250);
+    name[250] = '\0';
+    snprintf(line, sizeof line, "--seq 4 --dim 8 --out %s/%s", tmpdir, name);
+    int rc = step_main(line);
+    ck_assert_msg(rc == ATTN_EXIT_PASS, "a 250-byte output name: exit %d (%s)", rc, prog_err);
+    ck_assert(exists(tmp_path(name)));
+}
+END_TEST
+
 /* Outputs that are one file under two names, or an input: refused with
  * exit 2 before the run, nothing written, the files untouched (these used
  * to exit 0 and lose O, or overwrite the input). */
@@ -883,6 +972,9 @@ Suite *suite_program(void)
     tcase_add_loop_test(tc, program_host_out_of_memory, 0, (int)(sizeof HOST_OOM / sizeof HOST_OOM[0]));
     tcase_add_test(tc, program_step_buffer_too_big);
     tcase_add_test(tc, program_input_fifo);
+    tcase_add_test(tc, program_small_refusals);
+    tcase_add_test(tc, program_messages_one_line);
+    tcase_add_test(tc, program_larger_than_memory);
     tcase_add_test(tc, program_output_aliases);
     tcase_add_test(tc, outputs_all_or_none);
     tcase_add_loop_test(tc, outputs_signal_removes_temporaries, 0, 2);
