@@ -72,23 +72,47 @@ void attn_array_free(attn_array *a)
     a->data = NULL;
 }
 
-/** Find "'key':" in the header dict and return a pointer past the colon. */
+/**
+ * Find the key @p key of the header dict and return a pointer past its
+ * colon (and spaces), or NULL. Only a quoted word at a key's place (after
+ * '{' or a ',') is a key: quoted values and tuples are skipped whole, so a
+ * string value that contains "'descr': '<f2'" is not taken for the dtype.
+ */
 static const char *dict_value(const char *h, const char *key)
 {
-    char pat[32];
-    snprintf(pat, sizeof pat, "'%s'", key);
-    const char *s = strstr(h, pat);
-    if (!s)
-        return NULL;
-    s += strlen(pat);
-    while (*s == ' ')
-        s++;
-    if (*s != ':')
-        return NULL;
-    s++;
-    while (*s == ' ')
-        s++;
-    return s;
+    const size_t klen = strlen(key);
+    int at_key = 0;
+    for (const char *s = h; *s; s++) {
+        if (*s == '{' || *s == ',') {
+            at_key = 1;
+        } else if (*s == '\'' || *s == '"') {
+            const char *e = strchr(s + 1, *s);
+            if (!e)
+                return NULL;
+            if (at_key && (size_t)(e - s - 1) == klen && !strncmp(s + 1, key, klen)) {
+                const char *v = e + 1;
+                while (*v == ' ')
+                    v++;
+                if (*v != ':')
+                    return NULL;
+                v++;
+                while (*v == ' ')
+                    v++;
+                return v;
+            }
+            s = e; /* past the string, a key or a value */
+            at_key = 0;
+        } else if (*s == '(') {
+            const char *e = strchr(s, ')'); /* a tuple's commas separate no keys */
+            if (!e)
+                return NULL;
+            s = e;
+            at_key = 0;
+        } else if (*s != ' ') {
+            at_key = 0;
+        }
+    }
+    return NULL;
 }
 
 /** Write a one-line message and return ATTN_EXIT_BAD_INPUT. */

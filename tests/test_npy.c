@@ -62,6 +62,25 @@ START_TEST(npy_version2)
 }
 END_TEST
 
+/* Keys are read only at a key's place: a string value that holds
+ * "'descr': '<f2'" before the real key is not the dtype (it used to be:
+ * these 8 bytes were then read as four float16 values). */
+START_TEST(npy_key_inside_a_string)
+{
+    unsigned char buf[512];
+    size_t n = npy_image(buf, 1,
+                         "{'note': \"'descr': '<f2', 'shape': (4,),\", 'descr': '<f4', "
+                         "'fortran_order': False, 'shape': (2,), }", 8);
+    attn_array a;
+    char msg[256];
+    ck_assert_msg(attn_npy_parse(buf, n, "k", &a, msg, sizeof msg) == 0, "%s", msg);
+    ck_assert_int_eq(a.was_fp16, 0);
+    ck_assert_int_eq(a.rank, 1);
+    ck_assert_int_eq(a.shape[0], 2);
+    attn_array_free(&a);
+}
+END_TEST
+
 /* Every malformed file: exit code 2 and a message naming the problem. */
 static const struct {
     int major;
@@ -155,6 +174,7 @@ Suite *suite_npy(void)
     TCase *tc = tcase_create("npy");
     tcase_add_test(tc, npy_round_trip);
     tcase_add_test(tc, npy_version2);
+    tcase_add_test(tc, npy_key_inside_a_string);
     tcase_add_loop_test(tc, npy_malformed, 0, (int)(sizeof BAD_NPY / sizeof BAD_NPY[0]));
     tcase_add_test(tc, npy_not_npy);
     tcase_add_test(tc, npy_unwritable);
