@@ -299,14 +299,23 @@ diffstat:
 
 # `make exercise EX=NN`: build with exercises/NN_*/'s files in place of the
 # step's, then grade with the step's suite: the CPU one when the step has
-# tests/test_NN.c, else the GPU suite step NN in test_gpu.
+# tests/test_NN.c (and then the program suite too, which runs the step
+# programs on faults and NaN/Inf inputs), else the GPU suite step NN in
+# test_gpu; without a GPU that is "NOT GRADED" and exit 1, never a pass.
 EX_CPU := $(if $(wildcard tests/test_$(EX).c),1)
 EX_BIN := $(BUILD)/exercise-$(EX)/bin/$(if $(EX_CPU),test_cpu,test_gpu)
 exercise:
 	@test -n "$(EX)" || { echo "usage: make exercise EX=02"; exit 2; }
 	@ls -d exercises/$(EX)_* >/dev/null 2>&1 || { echo "no exercise $(EX) under exercises/"; exit 2; }
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/exercise-$(EX) EX=$(EX) $(EX_BIN)
-	@echo "grading exercise $(EX) with suite step$(EX) ($(EX_BIN))"; CK_RUN_SUITE=step$(EX) $(EX_BIN)
+	@echo "grading exercise $(EX) with suite step$(EX) ($(EX_BIN))"; \
+	 out=$$(CK_RUN_SUITE=step$(EX) $(EX_BIN) 2>&1); rc=$$?; echo "$$out"; \
+	 if echo "$$out" | grep -q '^skipped: no CUDA device'; then \
+	   echo "NOT GRADED: no CUDA device (a GPU exercise is graded on a machine with one)"; exit 1; fi; \
+	 if [ -n "$(EX_CPU)" ]; then \
+	   echo "grading exercise $(EX) with suite program (the step programs on faults, NaN/Inf inputs)"; \
+	   CK_RUN_SUITE=program $(EX_BIN) || rc=1; fi; \
+	 exit $$rc
 
 clean:
 	rm -rf $(BUILD)
