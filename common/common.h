@@ -207,6 +207,15 @@ void attn_oracle_delta_bound(const attn_problem *p, const float *q, const float 
                              const float *lse, double *bq, double *bk);
 
 /**
+ * Where query row @p r (r = (b·Hq + h)·Sq + i) lives: its head @p h_out and
+ * position @p i_out, the offset of its D values in Q and O, and the offset
+ * of the K/V head it reads (GQA/MQA) in K and V. The oracle and the
+ * baselines walk rows with it.
+ */
+void attn_row_offsets(const attn_problem *p, int64_t r, int *h_out, int *i_out,
+                      size_t *q_off, size_t *kv_off);
+
+/**
  * The fp32 naive baseline the correctness rule scales with: the same rows
  * as attn_oracle_forward(), computed like step 01 (fp32 scores, fp32 sums).
  */

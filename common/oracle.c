@@ -19,9 +19,8 @@ static double nan_max(double a, double b) { return (isnan(a) || a > b) ? a : b; 
 /** nan_max() in float */
 static float nan_maxf(float a, float b) { return (isnan(a) || a > b) ? a : b; }
 
-/** Pointers to query row (b, h, i) of q and to the K/V head it reads. */
-static void row_ptrs(const attn_problem *p, int64_t r, int *h_out, int *i_out,
-                     size_t *q_off, size_t *kv_off)
+void attn_row_offsets(const attn_problem *p, int64_t r, int *h_out, int *i_out,
+                      size_t *q_off, size_t *kv_off)
 {
     int i = (int)(r % p->seqlen_q);
     int64_t bh = r / p->seqlen_q;
@@ -44,7 +43,7 @@ void attn_oracle_forward(const attn_problem *p, const float *q, const float *k,
         int64_t r = rows ? rows[n] : (int64_t)n;
         int h, i;
         size_t qo, kvo;
-        row_ptrs(p, r, &h, &i, &qo, &kvo);
+        attn_row_offsets(p, r, &h, &i, &qo, &kvo);
         (void)h;
         int nk = attn_keys_visible(p, i);
         double *o = o_ref + n * D;
@@ -96,7 +95,7 @@ void attn_oracle_backward_given(const attn_problem *p, const float *q, const flo
     for (size_t r = 0; r < rows; r++) {
         int h, i;
         size_t qo, kvo;
-        row_ptrs(p, (int64_t)r, &h, &i, &qo, &kvo);
+        attn_row_offsets(p, (int64_t)r, &h, &i, &qo, &kvo);
         int nk = attn_keys_visible(p, i);
         if (nk == 0)
             continue; /* O = 0 does not depend on anything: zero gradient */
@@ -152,7 +151,7 @@ void attn_oracle_delta_bound(const attn_problem *p, const float *q, const float 
     for (size_t r = 0; r < rows; r++) {
         int h, i;
         size_t qo, kvo;
-        row_ptrs(p, (int64_t)r, &h, &i, &qo, &kvo);
+        attn_row_offsets(p, (int64_t)r, &h, &i, &qo, &kvo);
         const int nk = attn_keys_visible(p, i);
         double a = 0; /* Σ_d |dO_id · O_id|: what δ_i's rounding scales with */
         for (int d = 0; d < D; d++)
@@ -184,7 +183,7 @@ void attn_naive_fp32_rows(const attn_problem *p, const float *q, const float *k,
         int64_t r = rows ? rows[n] : (int64_t)n;
         int h, i;
         size_t qo, kvo;
-        row_ptrs(p, r, &h, &i, &qo, &kvo);
+        attn_row_offsets(p, r, &h, &i, &qo, &kvo);
         int nk = attn_keys_visible(p, i);
         float *o = o_rows + n * D;
         memset(o, 0, (size_t)D * sizeof *o);

@@ -112,22 +112,6 @@ void attn_round_array(float *x, size_t n, attn_dtype t)
 /** max that propagates NaN (fmaxf() does not); as in oracle.c */
 static float prec_nan_maxf(float a, float b) { return (isnan(a) || a > b) ? a : b; }
 
-/**
- * Offsets of query row @p r (r = (b·Hq + h)·Sq + i) in Q/O and of the K/V
- * head it reads, and its position @p i_out in the sequence; as in oracle.c.
- */
-static void prec_row_offsets(const attn_problem *p, int64_t r, int *i_out, size_t *q_off,
-                             size_t *kv_off)
-{
-    int i = (int)(r % p->seqlen_q);
-    int64_t bh = r / p->seqlen_q;
-    int h = (int)(bh % p->heads_q), b = (int)(bh / p->heads_q);
-    int hk = attn_kv_head(p, h);
-    *i_out = i;
-    *q_off = (size_t)r * p->head_dim;
-    *kv_off = ((size_t)b * p->heads_kv + hk) * p->seqlen_k * p->head_dim;
-}
-
 void attn_naive_rows_at(const attn_problem *p, attn_dtype t, const float *q, const float *k,
                         const float *v, const int64_t *rows, size_t n_rows, float *o_rows,
                         float *lse_rows)
@@ -149,9 +133,10 @@ void attn_naive_rows_at(const attn_problem *p, attn_dtype t, const float *q, con
     }
     for (size_t n = 0; n < n_rows; n++) {
         int64_t r = rows ? rows[n] : (int64_t)n;
-        int i;
+        int h, i;
         size_t qo, kvo;
-        prec_row_offsets(p, r, &i, &qo, &kvo);
+        attn_row_offsets(p, r, &h, &i, &qo, &kvo);
+        (void)h;
         int nk = attn_keys_visible(p, i);
         float *o = o_rows + n * D;
         memset(o, 0, (size_t)D * sizeof *o);
