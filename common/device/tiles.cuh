@@ -2,22 +2,18 @@
  * @file device/tiles.cuh
  * @brief fp32 tiles between device memory and shared memory.
  *
- * Introduced by step 05 (K_j, V_j, Q_i and O_i go through shared memory);
- * used by steps 06 and 07. The whole block copies a tile together:
- * thread t takes elements t, t + NT, t + 2·NT, … so consecutive threads
- * touch consecutive addresses (coalesced).
+ * Introduced by step 05; used by steps 06 and 07. The block copies a tile
+ * together, thread t taking elements t, t + NT, … (coalesced).
  */
 #ifndef ATTN_DEVICE_TILES_CUH
 #define ATTN_DEVICE_TILES_CUH
 
 /**
  * Copy rows [row0, row0 + R) of a row-major [n, d] matrix into a shared
- * tile [R][LD], zero-filling rows ≥ n and columns ≥ d (up to D). Zeros
- * matter: a zero column adds nothing to Q·Kᵀ, a zero V row nothing to P·V,
- * so tails and padded head dims need no special case in the math.
- * @p vec: d % 4 == 0 and 16-byte aligned pointers → one float4 per thread
- * and loop trip (each warp reads 512 contiguous bytes); otherwise one float.
- * NT is the block's thread count.
+ * tile [R][LD], zero-filling rows ≥ n and columns ≥ d (up to D): a zero adds
+ * nothing to Q·Kᵀ or P·V, so tails need no special case in the math.
+ * @p vec: d % 4 == 0 and 16-byte aligned pointers, a float4 per thread and
+ * trip; otherwise one float. @p NT: the block's thread count.
  */
 template <int R, int D, int LD, int NT>
 static __device__ __forceinline__ void load_tile(float *tile, const float *src,
@@ -49,7 +45,7 @@ static __device__ __forceinline__ void store_tile(float *dst, const float *tile,
                                                   int row0, int n, int d, int vec)
 {
     if (vec) {
-#pragma unroll
+#pragma unroll 1 /* unrolled, step 06 at D = 64 needed 230 registers, not 168 */
         for (int it = 0; it < (R * D / 4 + NT - 1) / NT; it++) {
             const int idx = it * NT + threadIdx.x;
             if ((R * D / 4) % NT != 0 && idx >= R * D / 4)

@@ -2,8 +2,8 @@
  * @file device/warp.cuh
  * @brief Reductions across the lanes of a warp with __shfl_xor_sync.
  *
- * Introduced by step 06, whose 8 lanes of a row share one row max and one
- * row sum; used by step 07 (δ, and the stored-P baseline's softmax).
+ * Introduced by step 04, whose softmax gives each row of S to one warp;
+ * used by step 06 (the 8 lanes of a row share its max and sum) and step 07.
  *
  * A butterfly: at each stage every lane exchanges with the lane whose index
  * differs in one bit (xor LANES/2, …, 2, 1) and combines. After log2(LANES)

@@ -16,6 +16,7 @@
 
 #include "device/softmax.cuh"
 #include "device/visibility.cuh"
+#include "device/warp.cuh"
 
 /** Threads per block of the softmax and fix-up kernels: 8 warps, 8 rows. */
 #define SOFTMAX_THREADS 256
@@ -32,14 +33,12 @@
  *
  * Two passes over the row instead of the textbook three (max, sum, write):
  * pass 1 keeps, per lane, a running max m and a running sum l rescaled when
- * m grows — step 02's online softmax — and the 32 partial (m, l) pairs are
- * merged with __shfl_xor_sync. That saves one full read of S (4·Sq·Sk bytes
- * per head), the largest of the softmax's costs.
+ * m grows — step 02's online softmax — and the 32 lanes merge them with
+ * warp shuffles. That saves one full read of S (4·Sq·Sk bytes per head),
+ * the largest of the softmax's costs.
  *
- * NaN: fmaxf() ignores a NaN, but exp(NaN - m) is NaN, so l, every visible
- * P_ij of the row and its LSE become NaN — exactly the rows whose visible scores
- * hold a NaN. Masked scores are never read, so a NaN key row j (which makes
- * S_ij NaN in every row, masked or not) reaches only rows that see key j.
+ * NaN: fmaxf() ignores a NaN, but exp(NaN - m) is NaN, so exactly the rows
+ * whose visible scores hold a NaN get NaN; masked scores are never read.
  */
 static __global__ void softmax_rows_kernel(const float *__restrict__ s,
                                     float *__restrict__ p,
@@ -64,18 +63,13 @@ static __global__ void softmax_rows_kernel(const float *__restrict__ s,
         l = rescale_sum(l, m, m_new) + expf(x - m_new);
         m = m_new;
     }
-    /* Merge the 32 lanes' (m, l): a butterfly, so every lane ends with the
-     * row's m_i and l_i. A lane that saw no key has (m, l) = (-inf, 0). */
-    for (int off = WARP / 2; off > 0; off /= 2) {
-        float m_o = __shfl_xor_sync(0xffffffffu, m, off);
-        float l_o = __shfl_xor_sync(0xffffffffu, l, off);
-        float m_new = fmaxf(m, m_o);
-        l = rescale_sum(l, m, m_new) + rescale_sum(l_o, m_o, m_new);
-        m = m_new;
-    }
+    /* Merge the 32 lanes: the row max m_i, then each lane's sum re-expressed
+     * against it and summed. Every lane ends with m_i and l_i. */
+    const float m_row = warp_allreduce_max<WARP>(m);
+    l = warp_allreduce_sum<WARP>(rescale_sum(l, m, m_row));
+    m = m_row;
 
-    /* Pass 2: write the whole row of P: exp(S_ij - m_i) / l_i where visible,
-     * 0 where masked. A row with no key gets P = 0, so O = 0 (see fix-up). */
+    /* Pass 2: the row of P, exp(S_ij - m_i) / l_i where visible, else 0. */
     for (int j = lane; j < sk; j += WARP)
         p_row[j] = (j < n) ? expf(s_row[j] - m) / l : 0.0f;
     if (lane == 0)
@@ -85,17 +79,11 @@ static __global__ void softmax_rows_kernel(const float *__restrict__ s,
 /**
  * Causal only: undo NaN that GEMM 2 brings into rows that never see it.
  *   p: [R, Sk], v: [B, Hkv, Sk, D], o: [R, D]
- * O = P V computes o_i = Σ_j P_ij V_j over ALL Sk keys, masked ones with
- * P_ij = 0. IEEE says 0 · NaN = NaN (and 0 · inf = NaN), so a NaN in V row j
- * would turn every row NaN, also the rows i that do not see key j. The NaN
- * rule wants NaN exactly in the rows that read it. So: a row that has masked keys
- * (n < Sk) and came out with a NaN is recomputed here over its visible keys
- * only, o_i = Σ_{j<n} P_ij V_j. If the NaN was its own (a visible NaN), it
- * comes back; if it came from a masked key, it is gone. One warp per row;
- * rows without NaN (all of them, for finite inputs) just read their D
- * values and leave — about 1% of step 04's time at N = 4096.
- * The recompute is a plain loop, slow (O(n·D) per row, no reuse), and only
- * runs for rows with NaN: correctness of the rare case, not speed.
+ * O = P V sums over ALL Sk keys, masked ones with P_ij = 0, and 0 · NaN =
+ * NaN: a NaN in V row j would reach rows that do not see key j. So a row
+ * with masked keys that came out NaN is recomputed over its visible keys
+ * only (a plain loop: the rare case, not speed). One warp per row; rows
+ * without NaN read their D values and leave (about 1% of step 04's time).
  */
 static __global__ void causal_nan_fixup_kernel(const float *__restrict__ p,
                                         const float *__restrict__ v,

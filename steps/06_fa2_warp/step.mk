@@ -3,4 +3,3 @@ STEP_BASE       := 05
 STEP_IDEA       := kernel.cuh
 STEP_SRCS       := launch.cu
 STEP_MAIN       := launch.cu
-STEP_INTRODUCES := common/device/warp.cuh
