@@ -3,9 +3,8 @@
  * @brief Exercise 05 (fill in the TODOs; README.md beside this file): the FlashAttention-1 kernel — K/V tiles in shared
  * memory, O, l and m in device memory (the paper's Algorithm 1, as written).
  *
- * Step 04 writes S and P to device memory: 2·Sq·Sk floats per head, O(N²)
- * bytes and three passes over them. This kernel never materializes S or P.
- * It is step 03's tiled algorithm moved onto the GPU, line for line:
+ * Step 04 writes S and P, O(N²) floats, to device memory; this kernel never
+ * does. It is step 03's tiled algorithm moved onto the GPU, line for line:
  *
  *     one thread block per (batch, head)
  *     for j in 0..Tc-1:                 outer loop: K_j, V_j  (Bc rows) → shared memory
@@ -27,22 +26,15 @@
 #include "device/tiles.cuh"
 #include "device/visibility.cuh"
 
-/** Keys per K/V block (columns of S_ij). One thread holds a whole row of
- * S_ij in registers, so Bc is also the length of its score array. */
+/** Keys per K/V block: one thread holds a row of S_ij, Bc floats. */
 #define BC 32
 
 /**
  * Algorithm 1, line 12, for this thread's row:
  *   O_i ← c_old · O_i + c_new · P~_ij V_j
- * with c_old = l_i e^{m_i - m_new} / l_new and c_new = e^{m~ - m_new} / l_new.
- *   o_row: [D] this row of O_i in shared memory
- *   p:     [Bc] P~_ij for this row (0 at masked keys)
- *   vs:    [Bc][D] V_j
- * MASKED: only keys c < n_vis enter the sum (n_vis may be <= 0: none). Setting p = 0 is not enough:
- * 0 · NaN = NaN, so a NaN in a V row this query does not see would leak in
- * (the NaN rule: NaN reaches exactly the rows that read it). The predicate
- * costs a compare per key, so the masked version runs only for the (Q_i, K_j)
- * blocks in which some row has masked keys (fa1_kernel chooses per block).
+ * o_row: [D] the row in shared memory, p: [Bc] P~_ij, vs: [Bc][D] V_j.
+ * MASKED: only keys c < n_vis enter the sum. p = 0 is not enough, since
+ * 0 · NaN = NaN would leak a NaN V row into a query that does not see it.
  */
 template <int D, bool MASKED>
 static __device__ __forceinline__ void update_o_row(float *o_row, const float (&p)[BC],
@@ -76,12 +68,9 @@ static __device__ __forceinline__ void update_o_row(float *o_row, const float (&
  * @p D: the tile's head dim (32, 64, 128), @p d <= D the problem's.
  * @p BR (Br) query rows per inner step, one thread per row (blockDim.x = BR).
  *
- * Shared memory (floats): K_j [Bc][D+4], V_j [Bc][D], Q_i [Br][D+4],
- * O_i [Br][D+4]. The +4 pads a row by one float4: thread t reads row t of
- * Q_i and O_i, and without it all 8 threads of a quarter-warp would hit the
- * same 4 banks (row stride D·4 bytes is a multiple of 128). K_j and V_j are
- * read by all threads at the same address (a broadcast), so V needs no pad;
- * K's pad only keeps the two layouts alike.
+ * Shared memory (floats): Q_i [Br][D+4], K_j [Bc][D+4], V_j [Bc][D],
+ * O_i [Br][D+4]. The +4 pad keeps thread t's row t of Q_i and O_i off its
+ * neighbours' banks; K_j and V_j are read by broadcast (notes/05).
  */
 template <int D, int BR>
 static __global__ void __launch_bounds__(BR)
@@ -91,12 +80,12 @@ fa1_kernel(const float *__restrict__ q, const float *__restrict__ k,
            float *__restrict__ l_hbm, int hq, int hkv, int sq, int sk, int d,
            int causal, float scale, int vec)
 {
-    constexpr int LDK = D + 4, LDV = D, LDQ = D + 4;
+    constexpr int LDQ = D + 4, LDK = D + 4, LDV = D;
     extern __shared__ float4 smem_f4[]; /* float4: 16-byte aligned */
-    float *Ks = reinterpret_cast<float *>(smem_f4);
+    float *Qs = reinterpret_cast<float *>(smem_f4);
+    float *Ks = Qs + BR * LDQ;
     float *Vs = Ks + BC * LDK;
-    float *Qs = Vs + BC * LDV;
-    float *Os = Qs + BR * LDQ;
+    float *Os = Vs + BC * LDV;
 
     const int tid = threadIdx.x;
     const int bh = blockIdx.x, b = bh / hq, h = bh % hq;
@@ -108,8 +97,7 @@ fa1_kernel(const float *__restrict__ q, const float *__restrict__ k,
     float *m_bh = m_hbm + (size_t)bh * sq, *l_bh = l_hbm + (size_t)bh * sq;
     const int Tr = (sq + BR - 1) / BR, Tc = (sk + BC - 1) / BC;
 
-    /* Line 2: O = 0, l = 0, m = -inf in device memory. Row r's l and m are
-     * only ever touched by thread r % Br (here and below). */
+    /* Line 2: O = 0, l = 0, m = -inf in device memory (row r: thread r % Br). */
     for (size_t idx = tid; idx < (size_t)sq * d; idx += BR)
         o_bh[idx] = 0.0f;
     for (int r = tid; r < sq; r += BR) {
@@ -124,8 +112,7 @@ fa1_kernel(const float *__restrict__ q, const float *__restrict__ k,
         load_tile<BC, D, LDV, BR>(Vs, v_bh, j * BC, sk, d, vec);
 
         for (int i = 0; i < Tr; i++) { /* line 7: inner loop over Q blocks */
-            /* Line 8: Q_i, O_i to shared memory; l_i, m_i of this thread's
-             * row to registers. */
+            /* Line 8: Q_i, O_i to shared memory; this row's l_i, m_i to registers. */
             load_tile<BR, D, LDQ, BR>(Qs, q_bh, i * BR, sq, d, vec);
             load_tile<BR, D, LDQ, BR>(Os, o_bh, i * BR, sq, d, vec);
             const int row = i * BR + tid;
@@ -137,8 +124,7 @@ fa1_kernel(const float *__restrict__ q, const float *__restrict__ k,
             __syncthreads(); /* K_j, V_j, Q_i, O_i tiles are complete in shared memory */
 
             /* Line 9: S_ij = Q_i K_jᵀ, this thread's row: Bc dot products of
-             * length D. Q from its own (padded) row, K_j by broadcast; a
-             * float4 of each per step, so one shared load feeds 4 FMAs. */
+             * length D, a float4 of Q and of K_j per step (4 FMAs a load). */
             float s[BC];
 #pragma unroll
             for (int c = 0; c < BC; c++)
@@ -152,50 +138,35 @@ fa1_kernel(const float *__restrict__ q, const float *__restrict__ k,
                 (void)qv;
             }
 
-            /* Keys of K_j this row sees: c < n_vis (tail past Sk, causal);
-             * n_vis <= 0 means none, n_vis >= Bc all of them. */
+            /* Keys of K_j this row sees: c < n_vis (<= 0: none, >= Bc: all). */
             const int n_vis = keys_visible(row, sq, sk, causal) - j * BC;
 
             /* Line 10: m~_ij = rowmax(S_ij), P~_ij = exp(S_ij - m~_ij),
-             * l~_ij = rowsum(P~_ij). Masked scores are replaced, not
-             * computed with: a NaN key row must not reach rows that do not
-             * see it. fmaxf() drops a NaN, but expf(NaN - m) is NaN, so a
-             * visible NaN still reaches P~, l~ and O. */
+             * l~_ij = rowsum(P~_ij). Masked scores are replaced, never used:
+             * a NaN must reach only the rows that see it. */
             float m_t = -INFINITY, l_t = 0.0f;
             /* TODO(5.2): scale the visible scores (c < n_vis), set the others
              * to -inf, take their max m_t; then overwrite s[c] with P~_ij
              * (expf(s[c] - m_t) where visible, exactly 0 elsewhere) and sum
              * it into l_t — ~12 lines */
 
-            /* Line 11: m_new = max(m_i, m~), l_new = e^{m_i - m_new} l_i +
-             * e^{m~ - m_new} l~ (alpha = e^{m_i - m_new}: the rescale factor).
-             * A max of -inf means "no key yet": the -inf guard (softmax_guard)
-             * makes its factor 0, never exp(-inf - (-inf)) = NaN. */
+            /* Line 11: m_new = max(m_i, m~), l_new = alpha l_i + beta l~, with
+             * the rescale factor alpha = e^{m_i - m_new}; the -inf guard makes
+             * it 0 while no key is seen, never exp(-inf - (-inf)) = NaN. */
             /* TODO(5.3): m_new, the rescale factors alpha = e^{m_i - m_new} and
              * beta = e^{m~ - m_new} (0 when the max in the exponent is -inf:
              * subtract softmax_guard(m_new), device/softmax.cuh), l_new — ~4 lines */
             const float m_new = m_i, alpha = 0.0f, beta = 0.0f, l_new = l_i;
             (void)m_t, (void)l_t;
 
-            /* Line 12: rescale and accumulate O_i, divided by l_new every
-             * time (the normalization FA2 defers to the end). Divided, not
-             * multiplied by a rounded 1 / l_new: when K_j adds nothing to a
-             * row (it sees none of its keys, or their exp underflows, as
-             * with large logits) l_new = l_i and the factor is exactly 1, so
-             * O_i does not drift. With the reciprocal, l_i · (1 / l_i) is
-             * 1 ± 1 ulp, and Tc = 32 such passes drifted O by 4.6e-6 at Sq =
-             * Sk = 1024, D = 128 (large logits), 3x the error the correctness
-             * rule allows (H100, notes/05). A row with no key so far has
-             * l_new = 0 and O_i = 0: keep it 0. */
+            /* Line 12: rescale and accumulate O_i, divided by l_new on every
+             * pass (FA2 defers it to the end). Divided, not multiplied by 1 /
+             * l_new: when K_j adds nothing to a row the factor is then exactly
+             * 1 and O_i does not drift (notes/05). No key yet: l_new = 0, O_i = 0. */
             const float c_old = (l_new == 0.0f) ? 0.0f : (l_i * alpha) / l_new;
             const float c_new = (l_new == 0.0f) ? 0.0f : beta / l_new;
-            /* The masked update for every row of the block when any row has
-             * masked keys in K_j (its first row sees the fewest), so the
-             * choice is the same for the whole block and warps do not
-             * diverge. (A per-row choice, n_vis == Bc, compiled on sm_90 /
-             * nvcc 13.0 to code that sent rows with masked keys down the
-             * unmasked path: 0 · NaN leaked a NaN V row into rows that do
-             * not see it, while finite inputs stayed right. notes/05.) */
+            /* Masked or not is chosen once per block (does its first row see
+             * all of K_j?), so every thread takes the same path (notes/05). */
             if ((j + 1) * BC > keys_visible(i * BR, sq, sk, causal))
                 update_o_row<D, true>(Os + tid * LDQ, s, Vs, n_vis, c_old, c_new);
             else
@@ -208,14 +179,12 @@ fa1_kernel(const float *__restrict__ q, const float *__restrict__ k,
             }
             __syncthreads(); /* every row of O_i is updated in Os before the write-back reads it */
             store_tile<BR, D, LDQ, BR>(o_bh, Os, i * BR, sq, d, vec); /* line 13: O_i */
-            __syncthreads(); /* write-back and all reads of Qs, Ks, Vs are done before the next
-                                load overwrites them (also the next j's K_j, V_j: Tr >= 1) */
+            __syncthreads(); /* all reads done before the next loads overwrite the tiles */
         }
     }
 
-    /* LSE (FlashAttention-2 writes it for the backward; we write it in every
-     * step): lse_i = m_i + ln(l_i). This thread wrote rows tid + i·Br itself,
-     * so it reads its own stores and needs no barrier. NaN l gives NaN. */
+    /* lse_i = m_i + ln(l_i), for the backward. This thread wrote rows
+     * tid + i·Br itself: no barrier needed. */
     for (int r = tid; r < sq; r += BR) {
         const float l = l_bh[r];
         /* TODO(5.5): lse_i = m_i + ln(l_i); -inf for a row with l_i = 0 — ~1 line */

@@ -39,13 +39,10 @@
 /**
  * One K/V block for this thread's 4 rows: S_ij, the online softmax, O_i += P_ij V_j.
  *   Qs: [Br][D+4] Q_i   Ks: [Bc][D+4] K_j   Vs: [Bc][D] V_j   Ps: [Br][Bc+8] P_ij
- *   m_i, l_i: [TM] this thread's rows (l_i: partial sums over its own keys,
- *             summed across the row's 8 lanes by fa2_kernel at the end)
- *   o_i: [TM][D/8] its tile of O_i
+ *   m_i, l_i: [TM] its rows (l_i: a partial sum over its own keys)   o_i: its tile of O_i
  * Thread (warp w, lane 8·rg + g) owns rows r_t = 16w + rg + 4t (t < 4), keys
  * g + 8u (u < Bc/8) of S_ij, and columns 32u + 4g .. +3 (u < D/32) of O_i.
- * MASKED: the block has keys some of these rows must not see (causal
- * diagonal, or keys past Sk); full blocks skip every mask test.
+ * MASKED: some (row, key) of the block is not visible; full blocks skip the tests.
  */
 template <int D, int BC, bool MASKED>
 static __device__ __forceinline__ void block_step(
@@ -62,12 +59,8 @@ static __device__ __forceinline__ void block_step(
     for (int t = 0; t < TM; t++)
         n_vis[t] = MASKED ? keys_visible(row0 + r_w + 4 * t, sq, sk, causal) : sk;
 
-    /* S_ij = Q_i K_jᵀ: a 4 × TN tile per thread. Per 4 head-dim columns:
-     * 4 float4 of Q (one per row) and TN float4 of K feed 16·TN FMAs.
-     * Bank conflicts: the 4 rows of one t are 4 consecutive rows of Q_i,
-     * the 8 keys of one u are 8 consecutive rows of K_j; a row stride of
-     * D + 4 floats shifts each by 4 banks, so a warp's float4 reads cover
-     * 32 distinct banks. */
+    /* S_ij = Q_i K_jᵀ: a 4 × TN tile per thread (register blocking: 4 float4
+     * of Q and TN of K feed 16·TN FMAs). Row stride D + 4: no bank conflicts. */
     float s[TM][TN];
 #pragma unroll
     for (int t = 0; t < TM; t++)
@@ -95,12 +88,9 @@ static __device__ __forceinline__ void block_step(
 
 #pragma unroll
     for (int t = 0; t < TM; t++) {
-        /* m_new = max(m_i, rowmax(S_ij)): first over this thread's TN keys,
-         * then across the 8 lanes that share the row (lanes 8·rg .. 8·rg+7:
-         * xor 4, 2, 1 stays inside them). After the butterfly all 8 hold it.
-         * Masked scores are replaced, not computed with: a NaN key row must
-         * not reach rows that do not see it. fmaxf() drops a NaN, but a
-         * visible NaN still reaches P_ij, l_i and O_i through exp. */
+        /* m_new = max(m_i, rowmax(S_ij)): over this thread's TN keys, then
+         * across the 8 lanes that share the row. Masked scores are replaced,
+         * never used: a NaN must reach only the rows that see it. */
         float mx = m_i[t];
 #pragma unroll
         for (int u = 0; u < TN; u++) {
@@ -113,22 +103,15 @@ static __device__ __forceinline__ void block_step(
         /* TODO(6.1): mx is this thread's max over its own keys; make it the
          * max over the 8 lanes that share the row (warp_allreduce_max<LANES>,
          * device/warp.cuh) — ~1 line */
-        /* The -inf guard: a max of -inf means "no key yet"; subtract 0
-         * instead, so masked scores give exp(-inf) = 0, never NaN. */
-        const float m_use = softmax_guard(mx);
-        /* exp(x) as exp2f(x · log2 e): one MUFU.EX2 and a multiply, where
-         * expf() adds range reduction. The difference s - m is taken first
-         * (exact when s is near m), so large logits round as in step 01. */
+        const float m_use = softmax_guard(mx); /* the -inf guard */
+        /* exp(x) as exp2f(x · log2 e): one MUFU.EX2 (notes/06); s - m first. */
         /* TODO(6.2): alpha = e^{m_i - m_new}, the rescale factor (m_i[t] is
          * still the old max here), with exp2f (see above) — ~1 line */
         const float alpha = 1.0f;
         m_i[t] = mx;
 
-        /* P_ij = exp(S_ij - m_new) into this warp's rows of Ps, for P_ij V_j
-         * below, where each thread needs whole rows. l_i stays a per-thread
-         * partial sum over its own keys: alpha is the same in all 8 lanes of
-         * a row, so the partial sums rescale alike, and the one shuffle sum
-         * waits until the end (FA2: fewer non-matmul operations). */
+        /* P_ij = exp(S_ij - m_new) into Ps, for P_ij V_j. l_i stays a partial
+         * sum of this lane's keys: one shuffle sum at the end, not per block. */
         float ls = 0.0f;
 #pragma unroll
         for (int u = 0; u < TN; u++) {
@@ -143,9 +126,8 @@ static __device__ __forceinline__ void block_step(
     }
     __syncwarp(); /* this warp's rows of P_ij are in Ps before its lanes read each other's keys */
 
-    /* O_i += P_ij V_j: per 4 keys, 4 float4 of P (one per row) and 4·TD
-     * float4 of V feed 64·TD FMAs. The 8 lanes of a row read V columns
-     * 4g .. 4g+3 (+32u): 128 contiguous bytes, no conflict, no pad. */
+    /* O_i += P_ij V_j: per 4 keys, 4 float4 of P and 4·TD float4 of V feed
+     * 64·TD FMAs. A row's 8 lanes read 128 contiguous bytes of V: no pad. */
 #pragma unroll 2
     for (int c = 0; c < BC; c += 4) {
         float4 pv[TM];
@@ -161,8 +143,7 @@ static __device__ __forceinline__ void block_step(
 #pragma unroll
             for (int t = 0; t < TM; t++) {
                 const float p = cc == 0 ? pv[t].x : cc == 1 ? pv[t].y : cc == 2 ? pv[t].z : pv[t].w;
-                /* MASKED: P = 0 is not enough, 0 · NaN = NaN: a NaN in a V
-                 * row this query does not see must stay out. */
+                /* MASKED: P = 0 is not enough, 0 · NaN = NaN. */
                 if (MASKED && col0 + c + cc >= n_vis[t])
                     continue;
 #pragma unroll
@@ -181,14 +162,10 @@ static __device__ __forceinline__ void block_step(
  * The FlashAttention-2 forward, one thread block per (Q block, batch·head).
  *   q: [B, Hq, Sq, d]   k, v: [B, Hkv, Sk, d]   o: [B, Hq, Sq, d]
  *   lse: [B, Hq, Sq]
- * @p D: the tile's head dim (32, 64, 128), @p d <= D the problem's. @p NW warps of
- * 16 rows each: Br = 16·NW query rows, 32·NW threads.
- * blockIdx.x = bh · Tr + i (causal: bh · Tr + Tr − 1 − i, the longest Q
- * blocks first): consecutive blocks share a head, so the blocks resident
- * at one time read the same K/V from L2.
- *
+ * @p D: the tile's head dim (32, 64, 128), @p d <= D the problem's; @p NW
+ * warps of 16 rows, Br = 16·NW. Consecutive blocks share a head (K/V in L2).
  * Shared memory (floats): Q_i [Br][D+4], K_j [Bc][D+4], V_j [Bc][D],
- * P_ij [Br][Bc+8] (see block_step for why those pads).
+ * P_ij [Br][Bc+8].
  */
 template <int D, int BC, int NW>
 static __global__ void __launch_bounds__(32 * NW)
@@ -219,8 +196,7 @@ fa2_kernel(const float *__restrict__ q, const float *__restrict__ k,
     float *o_bh = o + (size_t)bh * sq * d;
     const int row0 = i * BR;
 
-    /* Causal: K/V blocks past the last key the block's last row sees are
-     * fully masked for every row: never load them. */
+    /* Causal: K/V blocks past what the block's last row sees are never loaded. */
     /* TODO(6.5): Tc = the number of K/V blocks this Q block must visit:
      * all of them without causal, up to the last key its last row sees
      * with it (keys_visible) — ~2 lines */
@@ -230,36 +206,29 @@ fa2_kernel(const float *__restrict__ q, const float *__restrict__ k,
     load_tile<BR, D, LDQ, NT>(Qs, q_bh, row0, sq, d, vec);
 
     /* m_i, l_i, O_i in registers for the block's whole life. */
-    float m_i[TM], l_i[TM], o_i[TM][D / 8];
+    float m_i[TM], l_i[TM] = {}, o_i[TM][D / 8] = {};
 #pragma unroll
-    for (int t = 0; t < TM; t++) {
+    for (int t = 0; t < TM; t++)
         m_i[t] = -INFINITY;
-        l_i[t] = 0.0f;
-#pragma unroll
-        for (int e = 0; e < D / 8; e++)
-            o_i[t][e] = 0.0f;
-    }
 
     for (int j = 0; j < Tc; j++) { /* the one loop: over K/V blocks */
         load_tile<BC, D, LDK, NT>(Ks, k_bh, j * BC, sk, d, vec);
         load_tile<BC, D, LDV, NT>(Vs, v_bh, j * BC, sk, d, vec);
-        __syncthreads(); /* K_j, V_j (and, on the first pass, Q_i) are complete in shared memory */
-        /* Masked if some (row, key) of the block is not visible: keys past
-         * Sk, or causal keys beyond what the block's first row sees. */
-        const int masked = (j + 1) * BC > sk ||
-                           (causal && (j + 1) * BC > keys_visible(row0, sq, sk, causal));
-        if (masked)
+        __syncthreads(); /* K_j, V_j (and Q_i) are complete in shared memory */
+        /* Masked or not, once per block: does its first row see all of K_j? */
+        if ((j + 1) * BC > keys_visible(row0, sq, sk, causal))
             block_step<D, BC, true>(Qs, Ks, Vs, Ps, m_i, l_i, o_i, warp, rg, g, row0, j * BC,
                                     sq, sk, causal, scale);
         else
             block_step<D, BC, false>(Qs, Ks, Vs, Ps, m_i, l_i, o_i, warp, rg, g, row0, j * BC,
                                      sq, sk, causal, scale);
-        __syncthreads(); /* all warps are done with K_j, V_j, P_ij before the next pass overwrites them */
+        __syncthreads(); /* all reads done before the next loads overwrite the tiles */
     }
 
-    /* The end of the row: l_i = sum of the 8 lanes' partial sums, then the
-     * one normalization O_i / l_i and lse_i = m_i + ln(l_i). A row that saw
-     * no key has l_i = 0 and O_i = 0: O = 0, LSE = -inf. NaN l gives NaN. */
+    /* The end: l_i = the sum of the row's 8 partial sums; O_i / l_i once, via
+     * shared memory (Q_i's) for coalesced stores. No key: O = 0, LSE = -inf. */
+    __syncthreads(); /* every warp is done reading Q_i (also when Tc = 0) */
+    float *Os = Qs;
 #pragma unroll
     for (int t = 0; t < TM; t++) {
         /* TODO(6.6): l = the row's l_i, summed over its 8 lanes
@@ -267,28 +236,17 @@ fa2_kernel(const float *__restrict__ q, const float *__restrict__ k,
          * for a row that saw no key (l == 0) — ~2 lines */
         const float l = l_i[t];
         const float inv = 1.0f;
-        const int row = row0 + warp * WARP_ROWS + rg + 4 * t;
-        if (row >= sq)
-            continue;
-        float *o_row = o_bh + (size_t)row * d;
+        const int r = warp * WARP_ROWS + rg + 4 * t;
 #pragma unroll
-        for (int u = 0; u < D / 32; u++) {
-            const int c = 32 * u + 4 * g;
-            const float4 x = make_float4(o_i[t][4 * u] * inv, o_i[t][4 * u + 1] * inv,
-                                         o_i[t][4 * u + 2] * inv, o_i[t][4 * u + 3] * inv);
-            if (vec) {
-                if (c < d)
-                    *reinterpret_cast<float4 *>(o_row + c) = x;
-            } else {
-                if (c < d) o_row[c] = x.x;
-                if (c + 1 < d) o_row[c + 1] = x.y;
-                if (c + 2 < d) o_row[c + 2] = x.z;
-                if (c + 3 < d) o_row[c + 3] = x.w;
-            }
-        }
-        if (g == 0)
-            lse[(size_t)bh * sq + row] = (l == 0.0f) ? -INFINITY : m_i[t] + logf(l);
+        for (int u = 0; u < D / 32; u++)
+            *reinterpret_cast<float4 *>(Os + r * LDQ + 32 * u + 4 * g) =
+                make_float4(o_i[t][4 * u] * inv, o_i[t][4 * u + 1] * inv,
+                            o_i[t][4 * u + 2] * inv, o_i[t][4 * u + 3] * inv);
+        if (g == 0 && row0 + r < sq)
+            lse[(size_t)bh * sq + row0 + r] = (l == 0.0f) ? -INFINITY : m_i[t] + logf(l);
     }
+    __syncthreads(); /* every row of O_i is in Os before the write-back reads it */
+    store_tile<BR, D, LDQ, NT>(o_bh, Os, row0, sq, d, vec);
 }
 
 #endif /* ATTN_STEP06_KERNEL_CUH */
