@@ -364,6 +364,20 @@ typedef struct {
     size_t extra_bytes;   /**< peak bytes beyond inputs and outputs */
 } attn_run_stats;
 
+/** What a backward run measured. */
+typedef struct {
+    double ms_bwd;        /**< median of the timed backward runs (or the one run) */
+    double ms_fwd_bwd;    /**< median of timed forward + backward runs (0 without bench) */
+    int runs;             /**< timed backward runs */
+    size_t extra_bytes;   /**< the backward's device workspace */
+} attn_bwd_stats;
+
+/** What a step computes: the driver, the suites and the bench read it. */
+typedef enum {
+    ATTN_KIND_FORWARD = 0, /**< O and LSE from Q, K, V (steps 01–06, 08 on) */
+    ATTN_KIND_BACKWARD = 1 /**< dQ, dK, dV from Q, K, V, dO and its forward's O, LSE (07) */
+} attn_kind;
+
 struct attn_step;
 
 /**
@@ -398,7 +412,33 @@ typedef int (*attn_gpu_forward_fn)(const attn_problem *p, const float *q,
 typedef int (*attn_params_forward_fn)(const attn_params *pp, void *workspace,
                                       struct CUstream_st *stream);
 
-/** What a step program is: its number, name, device and entry points. */
+/** A GPU backward (device pointers): attn07_backward's signature. */
+typedef int (*attn_gpu_backward_fn)(const attn_problem *p, const float *q, const float *k,
+                                    const float *v, const float *o, const float *lse,
+                                    const float *dout, float *dq, float *dk, float *dv,
+                                    int deterministic, void *workspace,
+                                    struct CUstream_st *stream);
+
+/**
+ * Run a backward step on host arrays (float, BHSD): its forward
+ * (step->forward) for O and LSE unless @p given_forward, then the backward.
+ * @p given_forward = 1: @p o and @p lse are inputs, the forward's outputs
+ * the caller already has (a suite that checks several backwards of one
+ * forward runs it once); 0: they are outputs. Returns 0, 2 or 3 with a
+ * one-line message in @p msg.
+ */
+typedef int (*attn_bwd_runner)(const struct attn_step *step, const attn_problem *p,
+                               const float *q, const float *k, const float *v,
+                               const float *dout, float *o, float *lse, float *dq, float *dk,
+                               float *dv, int deterministic, int given_forward,
+                               const attn_bench_opts *bench, attn_bwd_stats *st, char *msg,
+                               size_t msg_len);
+
+/**
+ * What a step program is: its number, name, device, what it computes and
+ * its entry points. One descriptor for every kind of step: the driver
+ * (attn_step_main), the suites, the tour and the bench read it.
+ */
 typedef struct attn_step {
     const char *id;                       /**< "06" */
     const char *name;                     /**< "fa2_warp" */
@@ -417,6 +457,14 @@ typedef struct attn_step {
      *  gpu_forward are NULL); the runner converts the driver's float arrays
      *  to caps' dtype and layout and back. */
     attn_params_forward_fn params_forward;
+    /** What it computes (zero: a forward). */
+    attn_kind kind;
+    /** A backward step: the forward it differentiates, which gives O and LSE. */
+    const struct attn_step *forward;
+    /** A backward step: the backward on the GPU. */
+    attn_gpu_backward_fn gpu_backward;
+    /** A backward step's runner (attn_bwd_gpu_run). */
+    attn_bwd_runner run_backward;
 } attn_step;
 
 /*
@@ -431,6 +479,9 @@ extern const attn_step attn03_step; /**< step 03: tiled FlashAttention on the CP
 extern const attn_step attn04_step; /**< step 04: standard attention with cuBLAS */
 extern const attn_step attn05_step; /**< step 05: FlashAttention-1 kernel */
 extern const attn_step attn06_step; /**< step 06: FlashAttention-2 kernel */
+extern const attn_step attn07_step; /**< step 07: the backward with recomputation (GPU) */
+/** Step 07's baseline: the stored-P standard backward with cuBLAS. */
+extern const attn_step attn07_standard_step;
 
 /** Runner for CPU steps (driver.c): an attn_runner. */
 int attn_cpu_run(const attn_step *step, const attn_problem *p, attn_dtype t, attn_layout layout,
@@ -452,12 +503,40 @@ attn_dtype attn_step_default_dtype(const attn_step *step);
 /** 1 when a usable CUDA device is present (gpu_host.cu). */
 int attn_gpu_available(char *msg, size_t msg_len);
 
+/** Runner for GPU backward steps (gpu_bwd_host.cu): an attn_bwd_runner. */
+int attn_bwd_gpu_run(const attn_step *step, const attn_problem *p, const float *q,
+                     const float *k, const float *v, const float *dout, float *o, float *lse,
+                     float *dq, float *dk, float *dv, int deterministic, int given_forward,
+                     const attn_bench_opts *bench, attn_bwd_stats *st, char *msg,
+                     size_t msg_len);
+
 /**
- * The whole step program: parse flags, make or read inputs, run (and time)
- * the step, check against the oracle, write outputs, print the `result:`
- * line and PASS/FAIL. Returns the exit code.
+ * The whole step program, for every kind of step: parse flags, make or
+ * read inputs, run (and time) the step, check against the oracle, write
+ * outputs, print the `result:` line and PASS/FAIL. A backward step also
+ * takes --do and writes --dq, --dk, --dv. Returns the exit code.
  */
 int attn_step_main(int argc, char **argv, const attn_step *step);
+
+/** What the program's gradient check found (gradcheck.c). */
+typedef struct {
+    attn_err e[3];          /**< dQ, dK, dV against the oracle */
+    double base[3];         /**< the fp32 baseline's max_abs_err */
+    int checked_heads;      /**< query heads compared (0: not checked) */
+    int nan_finite_inputs;  /**< NaN/inf in a gradient with finite inputs */
+    int ok;                 /**< every gradient within the rule */
+} attn_grad_check;
+
+/**
+ * The step program's check of a backward (gradcheck.c): dQ, dK, dV against
+ * the float64 oracle's backward, under the gradient rule (max_abs_err ≤ 3 ×
+ * an fp32 standard backward's + 1e-6). Past 2e9 multiply-adds only the
+ * query heads of the first K/V head of batch 0 (a prefix of every tensor),
+ * past 1.6e10 none (checked_heads = 0). 0, or 3 with a message.
+ */
+int attn_check_gradients(const attn_problem *p, const float *q, const float *k, const float *v,
+                         const float *dout, const float *dq, const float *dk, const float *dv,
+                         attn_grad_check *cr, char *msg, size_t n);
 
 /**
  * Read one rank-4 float32 input file for flag @p flag (the input rules of notes/design.md:
@@ -503,6 +582,19 @@ void attn_take_qkv(const attn_problem *p, int from_files, uint64_t seed, attn_ar
  */
 int attn_to_typed(void *dst, attn_dtype t, attn_layout layout, const float *src, int B, int H,
                   int S, int D);
+/**
+ * The runners' typed run, set up: @p pp describes the problem with Q, K,
+ * V, O at @p tq, @p tk, @p tv, @p to (the step's memory: device or host)
+ * of type @p t in @p layout, LSE at @p lse, checked against @p step's caps;
+ * the float BHSD arrays @p q, @p k, @p v, @p o are converted into the host
+ * buffers @p hq, @p hk, @p hv, @p ho (the same as tq … for a CPU step).
+ * 0, or 2 with a one-line message.
+ */
+int attn_typed_setup(attn_params *pp, const struct attn_step *step, const attn_problem *p,
+                     attn_dtype t, attn_layout layout, const float *q, const float *k,
+                     const float *v, const float *o, void *hq, void *hk, void *hv, void *ho,
+                     void *tq, void *tk, void *tv, void *to, float *lse, char *msg,
+                     size_t msg_len);
 /** The reverse of attn_to_typed(): @p src of type @p t in @p layout to float BHSD. */
 int attn_from_typed(float *dst, const void *src, attn_dtype t, attn_layout layout, int B, int H,
                     int S, int D);

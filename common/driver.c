@@ -1,7 +1,8 @@
 /**
  * @file driver.c
- * @brief The step program every step shares: flags → inputs → run (and
- * time) → check against the float64 oracle → outputs → `result:` line.
+ * @brief The step program every step shares, forward or backward: flags →
+ * inputs → run (and time) → check against the float64 oracle → outputs →
+ * `result:` line.
  *
  * A step file only supplies its descriptor (attn_step) and a two-line
  * main(); everything a learner does not need to see to understand the step
@@ -103,6 +104,29 @@ attn_dtype attn_step_default_dtype(const attn_step *step)
     return ATTN_F32;
 }
 
+int attn_typed_setup(attn_params *pp, const attn_step *step, const attn_problem *p,
+                     attn_dtype t, attn_layout layout, const float *q, const float *k,
+                     const float *v, const float *o, void *hq, void *hk, void *hv, void *ho,
+                     void *tq, void *tk, void *tv, void *to, float *lse, char *msg,
+                     size_t msg_len)
+{
+    const int B = p->batch, Hq = p->heads_q, Hkv = p->heads_kv, D = p->head_dim;
+    int rc;
+    attn_params_init(pp, p, t, tq, tk, tv, to, lse);
+    attn_tensor_strides(&pp->q, layout, Hq, p->seqlen_q, D);
+    attn_tensor_strides(&pp->o, layout, Hq, p->seqlen_q, D);
+    attn_tensor_strides(&pp->k, layout, Hkv, p->seqlen_k, D);
+    attn_tensor_strides(&pp->v, layout, Hkv, p->seqlen_k, D);
+    if ((rc = attn_params_check(pp, &step->caps, step->id, msg, msg_len)))
+        return rc;
+    if ((rc = attn_to_typed(hq, t, layout, q, B, Hq, p->seqlen_q, D)) ||
+        (rc = attn_to_typed(hk, t, layout, k, B, Hkv, p->seqlen_k, D)) ||
+        (rc = attn_to_typed(hv, t, layout, v, B, Hkv, p->seqlen_k, D)) ||
+        (rc = attn_to_typed(ho, t, layout, o, B, Hq, p->seqlen_q, D)))
+        snprintf(msg, msg_len, "%s", attn_last_error());
+    return rc;
+}
+
 int attn_step_takes(const attn_step *step, attn_dtype t, attn_layout layout, char *msg,
                     size_t msg_len)
 {
@@ -178,20 +202,9 @@ static int cpu_run_typed(const attn_step *step, const attn_problem *p, attn_dtyp
         rc = ATTN_EXIT_RESOURCE;
         goto done;
     }
-    attn_params_init(&pp, p, t, tq, tk, tv, to, lse);
-    attn_tensor_strides(&pp.q, layout, p->heads_q, p->seqlen_q, p->head_dim);
-    attn_tensor_strides(&pp.o, layout, p->heads_q, p->seqlen_q, p->head_dim);
-    attn_tensor_strides(&pp.k, layout, p->heads_kv, p->seqlen_k, p->head_dim);
-    attn_tensor_strides(&pp.v, layout, p->heads_kv, p->seqlen_k, p->head_dim);
-    if ((rc = attn_params_check(&pp, &step->caps, step->id, msg, msg_len)))
+    if ((rc = attn_typed_setup(&pp, step, p, t, layout, q, k, v, o, tq, tk, tv, to, tq, tk, tv,
+                               to, lse, msg, msg_len)))
         goto done;
-    if ((rc = attn_to_typed(tq, t, layout, q, p->batch, p->heads_q, p->seqlen_q, p->head_dim)) ||
-        (rc = attn_to_typed(tk, t, layout, k, p->batch, p->heads_kv, p->seqlen_k, p->head_dim)) ||
-        (rc = attn_to_typed(tv, t, layout, v, p->batch, p->heads_kv, p->seqlen_k, p->head_dim)) ||
-        (rc = attn_to_typed(to, t, layout, o, p->batch, p->heads_q, p->seqlen_q, p->head_dim))) {
-        snprintf(msg, msg_len, "%s", attn_last_error());
-        goto done;
-    }
     if ((rc = cpu_run_timed(step, call_params_forward, &pp, bench, st, msg, msg_len)))
         goto done;
     rc = attn_from_typed(o, to, t, layout, p->batch, p->heads_q, p->seqlen_q, p->head_dim);
@@ -395,6 +408,85 @@ static int run_check(const attn_problem *p, const attn_opts *opt, attn_dtype t, 
     return 0;
 }
 
+/** The forward's verdict lines (after a check that failed: why). */
+static void print_forward_verdict(const attn_opts *opt, const check_result *cr)
+{
+    if (!opt->check || cr->ok)
+        return;
+    if (cr->nan_finite_inputs || cr->o.nan_count)
+        printf("  NaN in O with finite inputs (or where the oracle has none): %zu\n",
+               cr->o.nan_count);
+    if (cr->o.nan_missing || cr->o.inf_mismatch)
+        printf("  NaN/Inf mismatch against the oracle: %zu missing NaN, %zu inf\n",
+               cr->o.nan_missing, cr->o.inf_mismatch);
+    printf("  rule: max_abs_err %.3g <= 2 x %.3g + %g; lse_err %.3g <= %g\n", cr->o.max_abs,
+           cr->baseline_max_abs, cr->atol, cr->lse_err, cr->lse_tol);
+}
+
+/** The backward's verdict lines (after a check that failed: why). */
+static void print_backward_verdict(const attn_opts *opt, const attn_grad_check *cr)
+{
+    if (!opt->check || cr->ok)
+        return;
+    if (cr->nan_finite_inputs)
+        printf("  NaN or inf in a gradient with finite inputs\n");
+    for (int t = 0; t < 3 && cr->checked_heads; t++)
+        printf("  rule %s: max_abs_err %.3g <= 3 x %.3g + 1e-6 (nan %zu, missing %zu)\n",
+               t == 0 ? "dQ" : t == 1 ? "dK" : "dV", cr->e[t].max_abs, cr->base[t],
+               cr->e[t].nan_count, cr->e[t].nan_missing);
+}
+
+/** The `result:` line's fields after the shape, for a forward run. */
+static void print_forward_result(const attn_problem *p, const attn_opts *opt,
+                                 const attn_run_stats *st, const check_result *cr)
+{
+    double secs = st->ms * 1e-3;
+    printf(" ms=%.4f tflops=%.4f extra_bytes=%zu", st->ms,
+           secs > 0 ? attn_flops_forward(p) / secs * 1e-12 : 0.0, st->extra_bytes);
+    if (opt->layout == ATTN_LAYOUT_BSHD)
+        printf(" layout=bshd");
+    if (opt->bench)
+        printf(" runs=%d", st->runs);
+    if (opt->check) {
+        printf(" max_abs_err=%.3e rel_l2_err=%.3e lse_err=%.3e", cr->o.max_abs, cr->o.rel_l2,
+               cr->lse_err);
+        if (cr->sampled)
+            printf(" checked_rows=%zu", cr->checked_rows);
+    }
+}
+
+/** The `result:` line's fields after the shape, for a backward run
+ *  (FLOPs: 2.5 forwards for the backward, 3.5 for forward + backward). */
+static void print_backward_result(const attn_problem *p, const attn_opts *opt,
+                                  const attn_bwd_stats *st, const attn_grad_check *cr)
+{
+    double fl = attn_flops_forward(p);
+    printf(" deterministic=%d ms=%.4f tflops=%.4f extra_bytes=%zu", opt->deterministic,
+           st->ms_bwd, st->ms_bwd > 0 ? 2.5 * fl / (st->ms_bwd * 1e-3) * 1e-12 : 0.0,
+           st->extra_bytes);
+    if (opt->bench)
+        printf(" runs=%d ms_fwd_bwd=%.4f tflops_fwd_bwd=%.4f", st->runs, st->ms_fwd_bwd,
+               st->ms_fwd_bwd > 0 ? 3.5 * fl / (st->ms_fwd_bwd * 1e-3) * 1e-12 : 0.0);
+    if (opt->check && cr->checked_heads) {
+        double mx = 0, rl = 0;
+        for (int t = 0; t < 3; t++)
+            mx = fmax(mx, cr->e[t].max_abs), rl = fmax(rl, cr->e[t].rel_l2);
+        printf(" max_abs_err=%.3e rel_l2_err=%.3e dq_err=%.3e dk_err=%.3e dv_err=%.3e", mx, rl,
+               cr->e[0].max_abs, cr->e[1].max_abs, cr->e[2].max_abs);
+        if (cr->checked_heads < p->batch * p->heads_q)
+            printf(" checked_heads=%d", cr->checked_heads);
+    } else if (opt->check) {
+        printf(" checked_heads=0");
+    }
+}
+
+/** 1 when @p a is a rank-4 array of shape [B, Hq, Sq, D] (O's, dO's). */
+static int shaped_like_o(const attn_array *a, const attn_problem *p)
+{
+    return a->rank == 4 && a->shape[0] == p->batch && a->shape[1] == p->heads_q &&
+           a->shape[2] == p->seqlen_q && a->shape[3] == p->head_dim;
+}
+
 int attn_step_main(int argc, char **argv, const attn_step *step)
 {
     char msg[512] = "";
@@ -402,8 +494,11 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
     int rc = attn_parse_args(argc, argv, &opt, stdout, msg, sizeof msg);
     if (rc == 1)
         return 0;
-    attn_array aq = {0}, ak = {0}, av = {0}, aprev = {0};
-    float *q = NULL, *k = NULL, *v = NULL, *o = NULL, *lse = NULL;
+    /* a backward step also reads dO and writes dQ, dK, dV */
+    const int bwd = step->kind == ATTN_KIND_BACKWARD;
+    attn_array aq = {0}, ak = {0}, av = {0}, ado = {0}, aprev = {0};
+    float *q = NULL, *k = NULL, *v = NULL, *dout = NULL, *o = NULL, *lse = NULL;
+    float *dq = NULL, *dk = NULL, *dv = NULL;
     attn_problem *p = &opt.prob;
     attn_outputs outs;
     attn_outputs_init(&outs);
@@ -415,15 +510,15 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
     if ((rc = attn_step_takes(step, dt, opt.layout, msg, sizeof msg)))
         goto fail;
     rc = ATTN_EXIT_BAD_INPUT;
-    if (opt.do_path || opt.dq_path || opt.dk_path || opt.dv_path || opt.deterministic_given) {
+    if (!bwd && (opt.do_path || opt.dq_path || opt.dk_path || opt.dv_path || opt.deterministic_given)) {
         snprintf(msg, sizeof msg,
                  "--do/--dq/--dk/--dv/--deterministic: step %s is a forward step (backward: step 07)",
                  step->id);
         goto fail;
     }
+    /* float16 files where the step computes in a 16-bit type */
+    const int f16 = dt != ATTN_F32;
     if (opt.q_path) {
-        /* float16 files where the step computes in a 16-bit type */
-        const int f16 = dt != ATTN_F32;
         /* every input's header first: shapes and types agree before any
          * data is read (a 13 GB file of the wrong shape is refused at once) */
         if ((rc = attn_peek_input("--q", opt.q_path, &aq, f16, msg, sizeof msg)) ||
@@ -432,7 +527,19 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
             (rc = attn_problem_from_files(&opt, &aq, &ak, &av, msg, sizeof msg)))
             goto fail;
     }
-    if (step->supports && (rc = step->supports(p, msg, sizeof msg)))
+    if (opt.do_path) {
+        if ((rc = attn_peek_input("--do", opt.do_path, &ado, f16, msg, sizeof msg)))
+            goto fail;
+        rc = ATTN_EXIT_BAD_INPUT;
+        if (!shaped_like_o(&ado, p)) {
+            snprintf(msg, sizeof msg, "--do %s: shape does not match O [%d, %d, %d, %d]",
+                     opt.do_path, p->batch, p->heads_q, p->seqlen_q, p->head_dim);
+            goto fail;
+        }
+    }
+    /* a backward step runs its forward too: both must take the shape */
+    if ((bwd && step->forward->supports && (rc = step->forward->supports(p, msg, sizeof msg))) ||
+        (step->supports && (rc = step->supports(p, msg, sizeof msg))))
         goto fail;
     if (opt.prev_path) {
         if ((rc = attn_npy_peek(opt.prev_path, &aprev, msg, sizeof msg)))
@@ -443,10 +550,7 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
                      opt.prev_path);
             goto fail;
         }
-        rc = ATTN_EXIT_BAD_INPUT;
-        int ok = aprev.rank == 4 && aprev.shape[0] == p->batch && aprev.shape[1] == p->heads_q &&
-                 aprev.shape[2] == p->seqlen_q && aprev.shape[3] == p->head_dim;
-        if (!ok) {
+        if (!shaped_like_o(&aprev, p)) {
             snprintf(msg, sizeof msg, "--prev %s: shape does not match O [%d, %d, %d, %d]",
                      opt.prev_path, p->batch, p->heads_q, p->seqlen_q, p->head_dim);
             goto fail;
@@ -454,11 +558,14 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
     }
     /* the outputs: writable, distinct files, none of them an input */
     {
-        static const char *const in_flags[4] = {"--q", "--k", "--v", "--prev"};
-        const char *in_paths[4] = {opt.q_path, opt.k_path, opt.v_path, opt.prev_path};
+        static const char *const in_flags[5] = {"--q", "--k", "--v", "--prev", "--do"};
+        const char *in_paths[5] = {opt.q_path, opt.k_path, opt.v_path, opt.prev_path, opt.do_path};
         if ((rc = attn_outputs_add(&outs, "--out", opt.out_path, msg, sizeof msg)) ||
             (rc = attn_outputs_add(&outs, "--lse", opt.lse_path, msg, sizeof msg)) ||
-            (rc = attn_outputs_not_inputs(&outs, in_flags, in_paths, 4, msg, sizeof msg)))
+            (bwd && ((rc = attn_outputs_add(&outs, "--dq", opt.dq_path, msg, sizeof msg)) ||
+                     (rc = attn_outputs_add(&outs, "--dk", opt.dk_path, msg, sizeof msg)) ||
+                     (rc = attn_outputs_add(&outs, "--dv", opt.dv_path, msg, sizeof msg)))) ||
+            (rc = attn_outputs_not_inputs(&outs, in_flags, in_paths, 5, msg, sizeof msg)))
             goto fail;
     }
 
@@ -466,6 +573,7 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
     if ((opt.q_path && ((rc = attn_read_peeked("--q", opt.q_path, &aq, msg, sizeof msg)) ||
                         (rc = attn_read_peeked("--k", opt.k_path, &ak, msg, sizeof msg)) ||
                         (rc = attn_read_peeked("--v", opt.v_path, &av, msg, sizeof msg)))) ||
+        (opt.do_path && (rc = attn_read_peeked("--do", opt.do_path, &ado, msg, sizeof msg))) ||
         (opt.prev_path && (rc = attn_read_peeked("--prev", opt.prev_path, &aprev, msg, sizeof msg))))
         goto fail;
 
@@ -474,17 +582,28 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
     attn_take_qkv(p, opt.q_path != NULL, opt.seed, &aq, &ak, &av, &q, &k, &v);
     o = attn_alloc(qn * sizeof *o);
     lse = attn_alloc(ln * sizeof *lse);
-    if (!q || !k || !v || !o || !lse) {
+    if (bwd) {
+        dout = ado.data ? ado.data : attn_alloc(qn * sizeof *dout);
+        ado.data = NULL; /* dout owns it now */
+        dq = attn_alloc(qn * sizeof *dq);
+        dk = attn_alloc(kvn * sizeof *dk);
+        dv = attn_alloc(kvn * sizeof *dv);
+    }
+    if (!q || !k || !v || !o || !lse || (bwd && (!dout || !dq || !dk || !dv))) {
         rc = ATTN_EXIT_RESOURCE;
         snprintf(msg, sizeof msg, "out of host memory: needed %zu bytes for inputs and outputs",
-                 (2 * qn + 2 * kvn + ln) * sizeof(float));
+                 ((bwd ? 5 : 2) * qn + (bwd ? 4 : 2) * kvn + ln) * sizeof(float));
         goto fail;
     }
+    if (bwd && !opt.do_path)
+        attn_fill_normal(dout, qn, opt.seed, ATTN_STREAM_DO);
     /* converted once to the step's precision: the step, the oracle and the
      * baseline all see these rounded values */
     attn_round_array(q, qn, dt);
     attn_round_array(k, kvn, dt);
     attn_round_array(v, kvn, dt);
+    if (bwd)
+        attn_round_array(dout, qn, dt);
     for (size_t i = 0; i < qn; i++)
         o[i] = ATTN_POISON; /* an element the step forgets to write fails the check */
     for (size_t i = 0; i < ln; i++)
@@ -492,60 +611,65 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
 
     attn_bench_opts bo = {opt.warmup, opt.iters, 1000.0};
     attn_run_stats st = {0};
-    rc = step->run(step, p, dt, opt.layout, q, k, v, o, lse, opt.bench ? &bo : NULL, &st, msg,
-                   sizeof msg);
+    attn_bwd_stats bst = {0};
+    rc = bwd ? step->run_backward(step, p, q, k, v, dout, o, lse, dq, dk, dv, opt.deterministic,
+                                  0, opt.bench ? &bo : NULL, &bst, msg, sizeof msg)
+             : step->run(step, p, dt, opt.layout, q, k, v, o, lse, opt.bench ? &bo : NULL, &st,
+                         msg, sizeof msg);
     if (rc)
         goto fail;
 
     check_result cr = {0};
-    if (opt.check && (rc = run_check(p, &opt, dt, q, k, v, o, lse, &cr, msg, sizeof msg)))
+    attn_grad_check gr = {0};
+    if (opt.check &&
+        (rc = bwd ? attn_check_gradients(p, q, k, v, dout, dq, dk, dv, &gr, msg, sizeof msg)
+                  : run_check(p, &opt, dt, q, k, v, o, lse, &cr, msg, sizeof msg)))
         goto fail;
-    int pass = !opt.check || cr.ok;
+    int pass = !opt.check || (bwd ? gr.ok : cr.ok);
     double vs_prev = -1;
     if (aprev.data) {
         attn_err e = attn_compare_f32(o, aprev.data, qn);
         vs_prev = (e.nan_count || e.nan_missing || e.inf_mismatch) ? INFINITY : e.max_abs;
     }
-    /* outputs: written also on FAIL, for debugging (notes/design.md) */
-    int64_t oshape[4] = {p->batch, p->heads_q, p->seqlen_q, p->head_dim};
-    /* O in the input's type: float16 for fp16, float32 otherwise (NumPy has
-     * no bf16). All or none: both to temporaries, then both renamed; on a
+    /* outputs: written also on FAIL, for debugging (notes/design.md). O in
+     * the input's type: float16 for fp16, float32 otherwise (NumPy has no
+     * bf16). All or none: each to its temporary, then all renamed; on a
      * failure files already at the paths stay as they were. */
-    if ((rc = attn_outputs_write(&outs, opt.out_path, o, 4, oshape, dt == ATTN_F16, msg, sizeof msg)) ||
-        (rc = attn_outputs_write(&outs, opt.lse_path, lse, 3, oshape, 0, msg, sizeof msg)) ||
+    int64_t qshape[4] = {p->batch, p->heads_q, p->seqlen_q, p->head_dim};
+    int64_t kvshape[4] = {p->batch, p->heads_kv, p->seqlen_k, p->head_dim};
+    if ((rc = attn_outputs_write(&outs, opt.out_path, o, 4, qshape, dt == ATTN_F16, msg, sizeof msg)) ||
+        (rc = attn_outputs_write(&outs, opt.lse_path, lse, 3, qshape, 0, msg, sizeof msg)) ||
+        (bwd && ((rc = attn_outputs_write(&outs, opt.dq_path, dq, 4, qshape, 0, msg, sizeof msg)) ||
+                 (rc = attn_outputs_write(&outs, opt.dk_path, dk, 4, kvshape, 0, msg, sizeof msg)) ||
+                 (rc = attn_outputs_write(&outs, opt.dv_path, dv, 4, kvshape, 0, msg, sizeof msg)))) ||
         (rc = attn_outputs_commit(&outs, msg, sizeof msg)))
         goto fail;
 
-    printf("step %s (%s): %s\n", step->id, step->name,
-           opt.check ? (cr.sampled ? "checked sampled rows against the float64 oracle"
-                                   : "checked every row against the float64 oracle")
-                     : "not checked (--no-check)");
-    if (opt.check && !cr.ok) {
-        if (cr.nan_finite_inputs || cr.o.nan_count)
-            printf("  NaN in O with finite inputs (or where the oracle has none): %zu\n",
-                   cr.o.nan_count);
-        if (cr.o.nan_missing || cr.o.inf_mismatch)
-            printf("  NaN/Inf mismatch against the oracle: %zu missing NaN, %zu inf\n",
-                   cr.o.nan_missing, cr.o.inf_mismatch);
-        printf("  rule: max_abs_err %.3g <= 2 x %.3g + %g; lse_err %.3g <= %g\n",
-               cr.o.max_abs, cr.baseline_max_abs, cr.atol, cr.lse_err, cr.lse_tol);
-    }
-    double secs = st.ms * 1e-3;
+    if (bwd)
+        printf("step %s (%s): forward by step %s, backward %s; %s\n", step->id, step->name,
+               step->forward->id, opt.deterministic ? "deterministic" : "with atomic dQ",
+               !opt.check ? "not checked (--no-check)"
+               : !gr.checked_heads ? "not checked: too large for the float64 oracle (use --no-check)"
+               : gr.checked_heads < p->batch * p->heads_q
+                   ? "checked the first K/V head's query heads against the float64 oracle"
+                   : "checked every gradient against the float64 oracle");
+    else
+        printf("step %s (%s): %s\n", step->id, step->name,
+               opt.check ? (cr.sampled ? "checked sampled rows against the float64 oracle"
+                                       : "checked every row against the float64 oracle")
+                         : "not checked (--no-check)");
+    if (bwd)
+        print_backward_verdict(&opt, &gr);
+    else
+        print_forward_verdict(&opt, &cr);
     printf("result: step=%s device=%s dtype=%s B=%d Hq=%d Hkv=%d Sq=%d Sk=%d D=%d causal=%d "
-           "scale=%.6g ms=%.4f tflops=%.4f extra_bytes=%zu",
-           step->id, step->on_gpu ? "gpu" : "cpu", attn_dtype_name(dt), p->batch, p->heads_q, p->heads_kv,
-           p->seqlen_q, p->seqlen_k, p->head_dim, p->causal, (double)attn_scale(p), st.ms,
-           secs > 0 ? attn_flops_forward(p) / secs * 1e-12 : 0.0, st.extra_bytes);
-    if (opt.layout == ATTN_LAYOUT_BSHD)
-        printf(" layout=bshd");
-    if (opt.bench)
-        printf(" runs=%d", st.runs);
-    if (opt.check) {
-        printf(" max_abs_err=%.3e rel_l2_err=%.3e lse_err=%.3e", cr.o.max_abs, cr.o.rel_l2,
-               cr.lse_err);
-        if (cr.sampled)
-            printf(" checked_rows=%zu", cr.checked_rows);
-    }
+           "scale=%.6g",
+           step->id, step->on_gpu ? "gpu" : "cpu", attn_dtype_name(dt), p->batch, p->heads_q,
+           p->heads_kv, p->seqlen_q, p->seqlen_k, p->head_dim, p->causal, (double)attn_scale(p));
+    if (bwd)
+        print_backward_result(p, &opt, &bst, &gr);
+    else
+        print_forward_result(p, &opt, &st, &cr);
     if (aprev.data)
         printf(" vs_prev_max_abs=%.3e", vs_prev);
     printf("\n%s\n", pass ? "PASS" : "FAIL");
@@ -556,7 +680,9 @@ fail:
     attn_outputs_discard(&outs);
     attn_print_error(stderr, msg);
 done:
-    attn_free(q), attn_free(k), attn_free(v), attn_free(o), attn_free(lse);
-    attn_array_free(&aq), attn_array_free(&ak), attn_array_free(&av), attn_array_free(&aprev);
+    attn_free(q), attn_free(k), attn_free(v), attn_free(dout), attn_free(o), attn_free(lse);
+    attn_free(dq), attn_free(dk), attn_free(dv);
+    attn_array_free(&aq), attn_array_free(&ak), attn_array_free(&av), attn_array_free(&ado);
+    attn_array_free(&aprev);
     return rc;
 }

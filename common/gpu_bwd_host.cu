@@ -3,8 +3,8 @@
  * @brief The host side of a GPU backward step: device check, copies,
  * forward for O and LSE, backward, timing.
  *
- * The backward twin of gpu_host.cu's attn_gpu_run(), with the same
- * guarantees: exit 3 "no CUDA device" or "out of device memory: needed N
+ * The backward runner beside gpu_host.cu's forward one (attn_gpu_run()),
+ * on the same helpers (gpu_host.h) and with the same guarantees: exit 3 "no CUDA device" or "out of device memory: needed N
  * bytes …, M free" (checked before anything runs; host outputs untouched),
  * exit 2 when the step refuses the shape; every output poisoned on the
  * device (ATTN_POISON) and the workspace filled with NaN before the first
@@ -18,13 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backward.h"
+#include "common.h"
 #include "gpu_host.h"
 
 /** What one run needs: attn_bwd_gpu_run()'s device pointers, and which
  *  passes to run (the forward, the backward, or both in turn). */
 struct bwd_ctx {
-    const attn_bwd_step *step; /**< the backward step; step->forward its forward */
+    const attn_step *step;     /**< the backward step; step->forward its forward */
     const attn_problem *p;     /**< its problem */
     const float *q;            /**< Q on the device */
     const float *k;            /**< K on the device */
@@ -64,10 +64,10 @@ static int run_passes(void *ctx, cudaStream_t stream)
     return rc;
 }
 
-extern "C" int attn_bwd_gpu_run(const attn_bwd_step *step, const attn_problem *p,
+extern "C" int attn_bwd_gpu_run(const attn_step *step, const attn_problem *p,
                                 const float *q, const float *k, const float *v,
                                 const float *dout, float *o, float *lse, float *dq,
-                                float *dk, float *dv, int deterministic,
+                                float *dk, float *dv, int deterministic, int given_forward,
                                 const attn_bench_opts *bench, attn_bwd_stats *st,
                                 char *msg, size_t msg_len)
 {
@@ -101,20 +101,21 @@ extern "C" int attn_bwd_gpu_run(const attn_bwd_step *step, const attn_problem *p
     le = attn_lse_elems(p);
     fws_bytes = fwd->workspace_bytes ? fwd->workspace_bytes(p) : 0;
     bws_bytes = step->workspace_bytes ? step->workspace_bytes(p) : 0;
-    tensor_bytes = (5 * qe + 4 * kve + le) * sizeof(float);
+    const size_t F = sizeof(float); /* every tensor of a float step */
+    tensor_bytes = (5 * qe + 4 * kve + le) * F;
     if ((rc = HOST_CALL(cudaMemGetInfo(&free_b, &total_b), msg, msg_len)))
         goto done;
     /* the backward's workspace first: for the stored-P baseline it is the big one */
     if (attn_dev_alloc(&bws, bws_bytes) != cudaSuccess || attn_dev_alloc(&fws, fws_bytes) != cudaSuccess ||
-        attn_dev_alloc((void **)&d_q, qe * 4) != cudaSuccess ||
-        attn_dev_alloc((void **)&d_k, kve * 4) != cudaSuccess ||
-        attn_dev_alloc((void **)&d_v, kve * 4) != cudaSuccess ||
-        attn_dev_alloc((void **)&d_do, qe * 4) != cudaSuccess ||
-        attn_dev_alloc((void **)&d_o, qe * 4) != cudaSuccess ||
-        attn_dev_alloc((void **)&d_lse, le * 4) != cudaSuccess ||
-        attn_dev_alloc((void **)&d_dq, qe * 4) != cudaSuccess ||
-        attn_dev_alloc((void **)&d_dk, kve * 4) != cudaSuccess ||
-        attn_dev_alloc((void **)&d_dv, kve * 4) != cudaSuccess) {
+        attn_dev_alloc((void **)&d_q, qe * F) != cudaSuccess ||
+        attn_dev_alloc((void **)&d_k, kve * F) != cudaSuccess ||
+        attn_dev_alloc((void **)&d_v, kve * F) != cudaSuccess ||
+        attn_dev_alloc((void **)&d_do, qe * F) != cudaSuccess ||
+        attn_dev_alloc((void **)&d_o, qe * F) != cudaSuccess ||
+        attn_dev_alloc((void **)&d_lse, le * F) != cudaSuccess ||
+        attn_dev_alloc((void **)&d_dq, qe * F) != cudaSuccess ||
+        attn_dev_alloc((void **)&d_dk, kve * F) != cudaSuccess ||
+        attn_dev_alloc((void **)&d_dv, kve * F) != cudaSuccess) {
         snprintf(msg, msg_len,
                  "out of device memory: needed %zu bytes (%zu backward workspace + %zu forward "
                  "workspace + %zu for Q, K, V, dO, O, LSE, dQ, dK, dV), %zu free of %zu",
@@ -125,18 +126,22 @@ extern "C" int attn_bwd_gpu_run(const attn_bwd_step *step, const attn_problem *p
     }
     if ((rc = attn_timer_open(&t, bench, tensor_bytes, msg, msg_len)))
         goto done;
-    if ((rc = HOST_CALL(cudaMemcpyAsync(d_q, q, qe * 4, cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
+    if ((rc = HOST_CALL(cudaMemcpyAsync(d_q, q, qe * F, cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
         goto done;
-    if ((rc = HOST_CALL(cudaMemcpyAsync(d_k, k, kve * 4, cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
+    if ((rc = HOST_CALL(cudaMemcpyAsync(d_k, k, kve * F, cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
         goto done;
-    if ((rc = HOST_CALL(cudaMemcpyAsync(d_v, v, kve * 4, cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
+    if ((rc = HOST_CALL(cudaMemcpyAsync(d_v, v, kve * F, cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
         goto done;
-    if ((rc = HOST_CALL(cudaMemcpyAsync(d_do, dout, qe * 4, cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
+    if ((rc = HOST_CALL(cudaMemcpyAsync(d_do, dout, qe * F, cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
         goto done;
-    if ((rc = HOST_CALL(attn_dev_fill(d_o, qe, ATTN_POISON, t.stream), msg, msg_len)))
+    if (given_forward) { /* O and LSE are inputs: the caller's forward */
+        if ((rc = HOST_CALL(cudaMemcpyAsync(d_o, o, qe * F, cudaMemcpyHostToDevice, t.stream), msg, msg_len)) ||
+            (rc = HOST_CALL(cudaMemcpyAsync(d_lse, lse, le * F, cudaMemcpyHostToDevice, t.stream), msg, msg_len)))
+            goto done;
+    } else if ((rc = HOST_CALL(attn_dev_fill(d_o, qe, ATTN_POISON, t.stream), msg, msg_len)) ||
+               (rc = HOST_CALL(attn_dev_fill(d_lse, le, ATTN_POISON, t.stream), msg, msg_len))) {
         goto done;
-    if ((rc = HOST_CALL(attn_dev_fill(d_lse, le, ATTN_POISON, t.stream), msg, msg_len)))
-        goto done;
+    }
     if ((rc = HOST_CALL(attn_dev_fill(d_dq, qe, ATTN_POISON, t.stream), msg, msg_len)))
         goto done;
     if ((rc = HOST_CALL(attn_dev_fill(d_dk, kve, ATTN_POISON, t.stream), msg, msg_len)))
@@ -155,16 +160,19 @@ extern "C" int attn_bwd_gpu_run(const attn_bwd_step *step, const attn_problem *p
     ctx = bwd_ctx{step, p, d_q, d_k, d_v, d_do, d_o, d_lse, d_dq, d_dk, d_dv, deterministic,
                   1, 0, fws, bws, msg, msg_len};
     /* the forward the backward differentiates: O and LSE */
-    if ((rc = run_passes(&ctx, t.stream)))
+    if (!given_forward && (rc = run_passes(&ctx, t.stream)))
         goto done;
     ctx.backward = 1;
-    if (!bench) {
+    if (!bench || given_forward) {
         ctx.forward = 0; /* the backward alone, one timed run */
-        if ((rc = attn_timer_run(&t, 0.0, run_passes, &ctx, &ms, &runs, msg, msg_len)))
+        if (bench && (rc = attn_timer_warm_up(&t, bench, run_passes, &ctx, msg, msg_len)))
+            goto done;
+        if ((rc = attn_timer_run(&t, bench ? bench->max_ms : 0.0, run_passes, &ctx, &ms, &runs,
+                                 msg, msg_len)))
             goto done;
         if (st) {
             st->ms_bwd = ms;
-            st->runs = 1;
+            st->runs = runs;
         }
     } else {
         /* warm-up and the first pass: forward + backward; the second: backward alone */
@@ -185,15 +193,15 @@ extern "C" int attn_bwd_gpu_run(const attn_bwd_step *step, const attn_problem *p
         goto done;
     if ((rc = HOST_CALL(cudaGetLastError(), msg, msg_len)))
         goto done;
-    if ((rc = HOST_CALL(cudaMemcpy(o, d_o, qe * 4, cudaMemcpyDeviceToHost), msg, msg_len)))
+    if (!given_forward &&
+        ((rc = HOST_CALL(cudaMemcpy(o, d_o, qe * F, cudaMemcpyDeviceToHost), msg, msg_len)) ||
+         (rc = HOST_CALL(cudaMemcpy(lse, d_lse, le * F, cudaMemcpyDeviceToHost), msg, msg_len))))
         goto done;
-    if ((rc = HOST_CALL(cudaMemcpy(lse, d_lse, le * 4, cudaMemcpyDeviceToHost), msg, msg_len)))
+    if ((rc = HOST_CALL(cudaMemcpy(dq, d_dq, qe * F, cudaMemcpyDeviceToHost), msg, msg_len)))
         goto done;
-    if ((rc = HOST_CALL(cudaMemcpy(dq, d_dq, qe * 4, cudaMemcpyDeviceToHost), msg, msg_len)))
+    if ((rc = HOST_CALL(cudaMemcpy(dk, d_dk, kve * F, cudaMemcpyDeviceToHost), msg, msg_len)))
         goto done;
-    if ((rc = HOST_CALL(cudaMemcpy(dk, d_dk, kve * 4, cudaMemcpyDeviceToHost), msg, msg_len)))
-        goto done;
-    if ((rc = HOST_CALL(cudaMemcpy(dv, d_dv, kve * 4, cudaMemcpyDeviceToHost), msg, msg_len)))
+    if ((rc = HOST_CALL(cudaMemcpy(dv, d_dv, kve * F, cudaMemcpyDeviceToHost), msg, msg_len)))
         goto done;
     if (st)
         st->extra_bytes = bws_bytes;

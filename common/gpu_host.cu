@@ -332,20 +332,9 @@ extern "C" int attn_gpu_run(const attn_step *step, const attn_problem *p, attn_d
             rc = ATTN_EXIT_RESOURCE;
             goto done;
         }
-        attn_params_init(&pp, p, t, dq, dk, dv, d_o, dlse);
-        attn_tensor_strides(&pp.q, layout, p->heads_q, p->seqlen_q, p->head_dim);
-        attn_tensor_strides(&pp.o, layout, p->heads_q, p->seqlen_q, p->head_dim);
-        attn_tensor_strides(&pp.k, layout, p->heads_kv, p->seqlen_k, p->head_dim);
-        attn_tensor_strides(&pp.v, layout, p->heads_kv, p->seqlen_k, p->head_dim);
-        if ((rc = attn_params_check(&pp, &step->caps, step->id, msg, msg_len)))
+        if ((rc = attn_typed_setup(&pp, step, p, t, layout, q, k, v, o, hq, hk, hv, ho, dq, dk,
+                                   dv, d_o, dlse, msg, msg_len)))
             goto done;
-        if ((rc = attn_to_typed(hq, t, layout, q, p->batch, p->heads_q, p->seqlen_q, p->head_dim)) ||
-            (rc = attn_to_typed(hk, t, layout, k, p->batch, p->heads_kv, p->seqlen_k, p->head_dim)) ||
-            (rc = attn_to_typed(hv, t, layout, v, p->batch, p->heads_kv, p->seqlen_k, p->head_dim)) ||
-            (rc = attn_to_typed(ho, t, layout, o, p->batch, p->heads_q, p->seqlen_q, p->head_dim))) {
-            snprintf(msg, msg_len, "%s", attn_last_error());
-            goto done;
-        }
         if ((rc = HOST_CALL(cudaMemcpyAsync(dq, hq, qn * es, cudaMemcpyHostToDevice, t_.stream), msg, msg_len)) ||
             (rc = HOST_CALL(cudaMemcpyAsync(dk, hk, kvn * es, cudaMemcpyHostToDevice, t_.stream), msg, msg_len)) ||
             (rc = HOST_CALL(cudaMemcpyAsync(dv, hv, kvn * es, cudaMemcpyHostToDevice, t_.stream), msg, msg_len)) ||

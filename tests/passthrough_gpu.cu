@@ -50,4 +50,5 @@ static int passthrough_forward(const attn_params *pp, void *ws, struct CUstream_
 /** The test-only GPU step: fp16 and bf16, any strides, any head dim. */
 extern "C" const attn_step attn_test_passthrough_gpu_step = {
     "t16g", "passthrough_gpu", 1, NULL, NULL, NULL, NULL, attn_gpu_run,
-    {(1u << ATTN_F16) | (1u << ATTN_BF16), ATTN_FEAT_STRIDES, 1, 256, NULL}, passthrough_forward};
+    {(1u << ATTN_F16) | (1u << ATTN_BF16), ATTN_FEAT_STRIDES, 1, 256, NULL}, passthrough_forward,
+    ATTN_KIND_FORWARD, NULL, NULL, NULL};

@@ -1,8 +1,8 @@
 /**
  * @file test_07.c
  * @brief Step 07 on the CPU (attn07_backward_cpu): the conformance shapes
- * against the float64 oracle's backward (the gradient rule of notes/design.md, factor 3, scaled
- * by step 01's standard backward) and against step 01 itself; rows that see
+ * against the float64 oracle's backward (the suites' one gradient check,
+ * gradcheck.h) and against step 01 itself; rows that see
  * no key; O(N) memory; exit 3 when memory runs out.
  *
  * The forward O and LSE the backward takes come from step 03 on even cases
@@ -14,18 +14,12 @@
  * smaller shapes.
  */
 #include <check.h>
-#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "conformance.h"
+#include "gradcheck.h"
 #include "suites.h"
-
-#define REQUIRE(cond, ...)             \
-    do {                               \
-        if (!(cond))                   \
-            ck_abort_msg(__VA_ARGS__); \
-    } while (0)
 
 /* The conformance cases with random inputs (the backward's table). The
  * largest shapes (Sq·Sk ≥ 1023·1024) are sampled: only their D = 64 entries
@@ -60,14 +54,11 @@ static void check_backward(const attn_problem *pp, conf_kind kind, uint64_t seed
                            int oracle_forward)
 {
     attn_problem p = *pp;
-    const int D = p.head_dim;
     const size_t qn = attn_q_elems(&p), kvn = attn_kv_elems(&p), ln = attn_lse_elems(&p);
     float *q = malloc(qn * 4), *k = malloc(kvn * 4), *v = malloc(kvn * 4), *dout = malloc(qn * 4);
     float *o = malloc(qn * 4), *lse = malloc(ln * 4);
     float *dq = malloc(qn * 4), *dk = malloc(kvn * 4), *dv = malloc(kvn * 4);
-    float *bq = malloc(qn * 4), *bk = malloc(kvn * 4), *bv = malloc(kvn * 4);
-    double *rq = malloc(qn * 8), *rk = malloc(kvn * 8), *rv = malloc(kvn * 8);
-    ck_assert(q && k && v && dout && o && lse && dq && dk && dv && bq && bk && bv && rq && rk && rv);
+    ck_assert(q && k && v && dout && o && lse && dq && dk && dv);
     conf_fill_inputs(&p, kind, seed, q, k, v);
     attn_fill_normal(dout, qn, seed, ATTN_STREAM_DO);
     const char *what = conf_describe(&p, kind);
@@ -93,83 +84,30 @@ static void check_backward(const attn_problem *pp, conf_kind kind, uint64_t seed
         dk[i] = dv[i] = ATTN_POISON;
     ck_assert_int_eq(attn07_backward_cpu(&p, q, k, v, o, lse, dout, dq, dk, dv), 0);
 
-    /* the float64 oracle; with large logits, the one given this forward's O
-     * and LSE (attn_oracle_backward_given) */
-    attn_oracle_backward(&p, q, k, v, dout, rq, rk, rv);
-    const int large = kind == CONF_LARGE_LOGITS;
-    double *gq = NULL, *gk = NULL, *gv = NULL, allow[2] = {0, 0};
-    if (large) {
-        gq = malloc(qn * 8), gk = malloc(kvn * 8), gv = malloc(kvn * 8);
-        ck_assert(gq && gk && gv);
-        attn_oracle_backward_given(&p, q, k, v, dout, o, lse, gq, gk, gv);
-        conf_delta_allowance(&p, q, k, v, dout, o, lse, allow);
-    }
+    /* the suites' one gradient check (gradcheck.h): against the float64
+     * oracle, scaled by step 01's standard backward */
+    grad_refs r;
+    grad_refs_make(&r, &p, kind, q, k, v, dout, o, lse);
+    char variant[64];
+    snprintf(variant, sizeof variant, "07 CPU (forward: %s)", oracle_forward ? "oracle" : "step 03");
+    double allowed[3];
+    grad_check(&r, dq, dk, dv, 1, variant, what, allowed);
 
-    /* every element written; NaN exactly where the oracle has it (finite
-     * inputs: none); rows that see no key: zero dQ rows */
-    for (size_t r = 0; r < ln; r++) {
-        int nk = attn_keys_visible(&p, (int)(r % p.seqlen_q));
-        for (int d = 0; d < D; d++) {
-            float x = dq[r * D + d];
-            REQUIRE(x != ATTN_POISON, "dQ[row %zu][%d] unwritten on %s", r, d, what);
-            REQUIRE(!isinf(x) && !isnan(x) == !isnan(rq[r * D + d]),
-                    "dQ[row %zu][%d] = %g, oracle %g, on %s", r, d, (double)x, rq[r * D + d],
-                    what);
-            REQUIRE(nk > 0 || x == 0.0f, "row %zu sees no key but dQ = %g on %s", r, (double)x,
-                    what);
-        }
-    }
-    for (size_t i = 0; i < kvn; i++) {
-        REQUIRE(dk[i] != ATTN_POISON && dv[i] != ATTN_POISON, "dK/dV[%zu] unwritten on %s", i,
-                what);
-        REQUIRE(!isinf(dk[i]) && !isnan(dk[i]) == !isnan(rk[i]) && !isinf(dv[i]) &&
-                    !isnan(dv[i]) == !isnan(rv[i]),
-                "dK/dV[%zu] = %g/%g, oracle %g/%g, on %s", i, (double)dk[i], (double)dv[i],
-                rk[i], rv[i], what);
-    }
-
-    /* against the oracle, scaled by step 01's standard backward */
-    ck_assert_int_eq(attn01_backward(&p, q, k, v, dout, bq, bk, bv), 0);
-    const float *got[3] = {dq, dk, dv}, *base[3] = {bq, bk, bv};
-    const double *ref[3] = {rq, rk, rv}, *given[3] = {gq, gk, gv};
+    /* against step 01 (not with large logits: step 01 does not inherit the
+     * forward's rounding, so there is no common bound): both within their
+     * bounds, so within the sum */
+    const float *got[3] = {dq, dk, dv};
     const size_t n[3] = {qn, kvn, kvn};
     static const char *names[3] = {"dQ", "dK", "dV"};
-    for (int t = 0; t < 3; t++) {
-        attn_err b = attn_compare(base[t], ref[t], n[t]);
-        /* The rule's floor is 1e-6. With the oracle's LSE rounded to float,
-         * the LSE is not the one fp32 scores give: P = exp(s − LSE) is off by
-         * a few ulp of s even where step 01 is exact (one visible key: P = 1,
-         * baseline error 0). That error scales with the gradient, so the
-         * floor does too there: 1e-6 · max(1, max|ref|). With step 03's
-         * forward (the real pipeline) the floor stays 1e-6. */
-        double atol = 1e-6;
-        const double factor = 3.0;
-        if (oracle_forward) {
-            double mx = 1;
-            for (size_t i = 0; i < n[t]; i++)
-                mx = isnan(ref[t][i]) ? mx : fmax(mx, fabs(ref[t][i]));
-            atol *= mx;
-        }
-        if (large) /* conformance.h, conf_delta_allowance(), says why */
-            atol = 1e-6 * conf_grad_scale(&p, rq, rk, rv) + (t < 2 ? allow[t] : 0);
-        attn_err e = attn_compare(got[t], large ? given[t] : ref[t], n[t]);
-        ck_assert_msg(attn_rule_ok(&e, b.max_abs, factor, atol),
-                      "%s: max_abs_err %.3g > %g x %.3g + %.3g (nan %zu/%zu)%s on %s (forward: %s)",
-                      names[t], e.max_abs, factor, b.max_abs, atol, e.nan_count, e.nan_missing,
-                      large ? " against the oracle given this forward's O and LSE" : "", what,
-                      oracle_forward ? "oracle" : "step 03");
-        if (large)
-            continue; /* step 01 does not inherit the forward's rounding: no common bound */
-        /* against step 01: both within their bounds, so within the sum */
-        attn_err d = attn_compare_f32(got[t], base[t], n[t]);
-        double bound = (3.0 * b.max_abs + atol) + b.max_abs;
+    for (int t = 0; t < 3 && kind != CONF_LARGE_LOGITS; t++) {
+        attn_err d = attn_compare_f32(got[t], r.base[t], n[t]);
+        double bound = allowed[t] + r.base_err[t];
         ck_assert_msg(d.max_abs <= bound && !d.nan_count && !d.nan_missing,
                       "|%s_07 - %s_01| = %.3g > %.3g on %s", names[t], names[t], d.max_abs,
                       bound, what);
     }
-    free(gq), free(gk), free(gv);
+    grad_refs_free(&r);
     free(q), free(k), free(v), free(dout), free(o), free(lse), free(dq), free(dk), free(dv);
-    free(bq), free(bk), free(bv), free(rq), free(rk), free(rv);
 }
 
 START_TEST(conformance)

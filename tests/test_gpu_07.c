@@ -2,9 +2,8 @@
  * @file test_gpu_07.c
  * @brief GPU suite of step 07: the recomputing backward kernel (atomic and
  * deterministic dQ) and the stored-P cuBLAS backward on the conformance
- * shapes, against the float64 oracle (the gradient rule of notes/design.md: factor 3,
- * scaled by step 01's standard backward on the same inputs) and against
- * each other; every conformance kind (random inputs on every shape; a NaN
+ * shapes, against the float64 oracle (the suites' one gradient check,
+ * gradcheck.h) and against each other; every conformance kind (random inputs on every shape; a NaN
  * row of Q, K or V and logits of magnitude 1e4 on the smaller shapes, as
  * tests/test_07.c does); determinism (20 runs bitwise equal); exit codes 2
  * and 3.
@@ -22,11 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backward.h"
-#include "conformance.h"
-
-extern const attn_bwd_step attn07_bwd_step;          /* steps/07_backward/launch.cu */
-extern const attn_bwd_step attn07_standard_bwd_step; /* steps/07_backward/standard_cublas.cu */
+#include "gradcheck.h"
 
 #define REQUIRE(cond, ...)             \
     do {                               \
@@ -58,10 +53,12 @@ static void build_cases(void)
     }
 }
 
-/* Run a backward step; poisoned host outputs first; asserts success. */
-static void run_bwd(const attn_bwd_step *s, const attn_problem *p, const float *q,
+/* Run a backward step; poisoned host outputs first; asserts success.
+ * given = 0: its forward (step 06) runs first and fills o, lse; 1: o, lse
+ * are that forward's outputs from an earlier call, and it does not rerun. */
+static void run_bwd(const attn_step *s, const attn_problem *p, const float *q,
                     const float *k, const float *v, const float *dout, float *o, float *lse,
-                    float *dq, float *dk, float *dv, int det, const char *what)
+                    float *dq, float *dk, float *dv, int det, int given, const char *what)
 {
     char msg[512] = "";
     attn_bwd_stats st;
@@ -70,7 +67,8 @@ static void run_bwd(const attn_bwd_step *s, const attn_problem *p, const float *
         dq[i] = ATTN_POISON;
     for (size_t i = 0; i < kvn; i++)
         dk[i] = dv[i] = ATTN_POISON;
-    int rc = s->run(s, p, q, k, v, dout, o, lse, dq, dk, dv, det, NULL, &st, msg, sizeof msg);
+    int rc = s->run_backward(s, p, q, k, v, dout, o, lse, dq, dk, dv, det, given, NULL, &st, msg,
+                             sizeof msg);
     ck_assert_msg(rc == 0, "step %s (deterministic=%d) failed (%d: %s) on %s", s->id, det, rc,
                   msg, what);
 }
@@ -81,16 +79,12 @@ START_TEST(conformance)
     conf_kind kind;
     build_cases();
     conf_case(cases[_i], &p, &kind);
-    const int D = p.head_dim;
     const uint64_t seed = 70000 + (uint64_t)_i;
     const size_t qn = attn_q_elems(&p), kvn = attn_kv_elems(&p), ln = attn_lse_elems(&p);
     float *q = malloc(qn * 4), *k = malloc(kvn * 4), *v = malloc(kvn * 4), *dout = malloc(qn * 4);
     float *o = malloc(qn * 4), *lse = malloc(ln * 4);
-    float *g[3][3], *bq = malloc(qn * 4), *bk = malloc(kvn * 4), *bv = malloc(kvn * 4);
-    double *rq = malloc(qn * 8), *rk = malloc(kvn * 8), *rv = malloc(kvn * 8);
-    double *gq = malloc(qn * 8), *gk = malloc(kvn * 8), *gv = malloc(kvn * 8);
-    ck_assert(q && k && v && dout && o && lse && bq && bk && bv && rq && rk && rv && gq && gk &&
-              gv);
+    float *g[3][3];
+    ck_assert(q && k && v && dout && o && lse);
     for (int t = 0; t < 3; t++) {
         g[t][0] = malloc(qn * 4), g[t][1] = malloc(kvn * 4), g[t][2] = malloc(kvn * 4);
         ck_assert(g[t][0] && g[t][1] && g[t][2]);
@@ -98,85 +92,39 @@ START_TEST(conformance)
     conf_fill_inputs(&p, kind, seed, q, k, v); /* large logits: sets the scale to 1 */
     attn_fill_normal(dout, qn, seed, ATTN_STREAM_DO);
     const char *what = conf_describe(&p, kind);
-    const int large = kind == CONF_LARGE_LOGITS, nan_kind = kind >= CONF_NAN_Q;
 
-    run_bwd(&attn07_bwd_step, &p, q, k, v, dout, o, lse, g[0][0], g[0][1], g[0][2], 0, what);
-    run_bwd(&attn07_bwd_step, &p, q, k, v, dout, o, lse, g[1][0], g[1][1], g[1][2], 1, what);
-    /* o, lse: step 06's, the forward both kernel runs differentiated */
-    attn_oracle_backward_given(&p, q, k, v, dout, o, lse, gq, gk, gv);
-    run_bwd(&attn07_standard_bwd_step, &p, q, k, v, dout, o, lse, g[2][0], g[2][1], g[2][2], 0,
+    /* step 06's forward once, then three backwards of it */
+    run_bwd(&attn07_step, &p, q, k, v, dout, o, lse, g[0][0], g[0][1], g[0][2], 0, 0, what);
+    run_bwd(&attn07_step, &p, q, k, v, dout, o, lse, g[1][0], g[1][1], g[1][2], 1, 1, what);
+    run_bwd(&attn07_standard_step, &p, q, k, v, dout, o, lse, g[2][0], g[2][1], g[2][2], 0, 1,
             what);
 
-    ck_assert_int_eq(attn01_backward(&p, q, k, v, dout, bq, bk, bv), 0);
-    attn_oracle_backward(&p, q, k, v, dout, rq, rk, rv);
-    const float *base[3] = {bq, bk, bv};
-    const double *ref[3] = {rq, rk, rv}, *given[3] = {gq, gk, gv};
-    const size_t n[3] = {qn, kvn, kvn};
-    static const char *names[3] = {"dQ", "dK", "dV"};
+    /* the suites' one gradient check (gradcheck.h); o, lse: step 06's, the
+     * forward the two kernel runs differentiated */
+    grad_refs r;
+    grad_refs_make(&r, &p, kind, q, k, v, dout, o, lse);
     double allowed[3];
-    /* The rule's floor is 1e-6. Where step 01 is exact (Sq = Sk = 1: P = 1,
-     * dS = dP - δ = 0 exactly), a recomputing backward is not: P =
-     * exp(S - LSE) uses the forward's LSE (step 06 rounds S differently)
-     * and δ = rowsum(dO ∘ O) uses the forward's O, so dP - δ cancels only
-     * to rounding of |dO·V|, the size of dV's entries. The floor scales
-     * with the largest gradient entry: 1e-6 · max(1, max|dQ, dK, dV|).
-     * (H100, 2026-11-24: 11 such cases at 1.0e-6 to 2.2e-6, each below its
-     * scaled floor of 3.6e-6 to 9.8e-6; notes/results/..-step07.md.)
-     * Large logits: conformance.h (conf_delta_allowance) gives the rule and
-     * why the kernel is measured against the backward given its forward's
-     * O and LSE there; the stored-P backward rebuilds P with a softmax, as
-     * step 01 does, and is measured against the exact oracle. */
-    const double ref_max = conf_grad_scale(&p, rq, rk, rv);
-    double allow[2] = {0, 0};
-    if (large)
-        conf_delta_allowance(&p, q, k, v, dout, o, lse, allow);
-    for (int t = 0; t < 3; t++) {
-        attn_err b = attn_compare(base[t], ref[t], n[t]);
-        const double atol = 1e-6 * ref_max + (large && t < 2 ? allow[t] : 0);
-        allowed[t] = 3.0 * b.max_abs + atol;
-        for (int var = 0; var < 3; var++) {
-            /* the stored-P baseline multiplies masked zeros by NaN inside
-             * cuBLAS (0 · NaN = NaN); like a framework's math backward, it is
-             * not held to NaN confinement */
-            if (nan_kind && var == 2)
-                continue;
-            const float *x = g[var][t];
-            const double *r = large && var < 2 ? given[t] : ref[t];
-            /* written; NaN exactly where the oracle's is; rows that see no key: zero dQ */
-            for (size_t e = 0; e < n[t]; e++) {
-                REQUIRE(x[e] != ATTN_POISON, "%s: %s[%zu] unwritten on %s", VARIANT[var],
-                        names[t], e, what);
-                REQUIRE(!isinf(x[e]) && !isnan(x[e]) == !isnan(r[e]),
-                        "%s: %s[%zu] = %g, oracle %g, on %s", VARIANT[var], names[t], e,
-                        (double)x[e], r[e], what);
-                if (t == 0 && attn_keys_visible(&p, (int)(e / D % p.seqlen_q)) == 0)
-                    REQUIRE(x[e] == 0.0f, "%s: row %zu sees no key but dQ = %g on %s",
-                            VARIANT[var], e / D, (double)x[e], what);
-            }
-            attn_err err = attn_compare(x, r, n[t]);
-            /* the δ allowance is the recomputing kernel's; stored-P has no such residue */
-            const double atol_v = var < 2 ? atol : 1e-6 * ref_max;
-            ck_assert_msg(attn_rule_ok(&err, b.max_abs, 3.0, atol_v),
-                          "%s: %s max_abs_err %.3g > 3 x %.3g + %.3g on %s%s", VARIANT[var],
-                          names[t], err.max_abs, b.max_abs, atol_v, what,
-                          r == given[t] ? " (against the backward given step 06's O and LSE)"
-                                        : "");
-            if (err.max_abs / (3.0 * b.max_abs + atol_v) > worst[var])
-                worst[var] = err.max_abs / (3.0 * b.max_abs + atol_v);
-        }
-        /* the kernel against the stored-P backward: within the sum of their
-         * bounds (random inputs: the same reference) */
-        for (int var = 0; var < 2 && kind == CONF_RANDOM; var++) {
+    for (int var = 0; var < 3; var++) {
+        double w = grad_check(&r, g[var][0], g[var][1], g[var][2], var < 2, VARIANT[var], what,
+                              allowed);
+        if (w > worst[var])
+            worst[var] = w;
+    }
+    /* the kernel against the stored-P backward: within the sum of their
+     * bounds (random inputs: the same reference) */
+    static const char *names[3] = {"dQ", "dK", "dV"};
+    const size_t n[3] = {qn, kvn, kvn};
+    for (int t = 0; t < 3 && kind == CONF_RANDOM; t++)
+        for (int var = 0; var < 2; var++) {
             attn_err d = attn_compare_f32(g[var][t], g[2][t], n[t]);
             ck_assert_msg(d.max_abs <= 2 * allowed[t], "|%s - stored-P| on %s = %.3g > %.3g on %s",
                           VARIANT[var], names[t], d.max_abs, 2 * allowed[t], what);
         }
-    }
     cases_run++;
+    grad_refs_free(&r);
     for (int t = 0; t < 3; t++)
         free(g[t][0]), free(g[t][1]), free(g[t][2]);
-    free(q), free(k), free(v), free(dout), free(o), free(lse), free(bq), free(bk), free(bv);
-    free(rq), free(rk), free(rv), free(gq), free(gk), free(gv);
+    free(q), free(k), free(v), free(dout), free(o), free(lse);
 }
 END_TEST
 
@@ -203,8 +151,8 @@ START_TEST(determinism)
     for (int det = 1; det >= 0; det--)
         for (int run = 0; run < 20; run++) {
             float *x = run ? now : first;
-            run_bwd(&attn07_bwd_step, &p, q, k, v, dout, o, lse, x, x + qn, x + qn + kvn, det,
-                    what);
+            run_bwd(&attn07_step, &p, q, k, v, dout, o, lse, x, x + qn, x + qn + kvn, det,
+                    det != 1 || run > 0, what);
             if (run && memcmp(first, now, (qn + 2 * kvn) * 4) != 0) {
                 ck_assert_msg(!det, "deterministic run %d differs from run 0 on %s", run, what);
                 atomic_differs++;
@@ -224,8 +172,8 @@ START_TEST(exit_codes)
     attn_bwd_stats st;
     attn_problem bad = {1, 2, 2, 16, 16, 200, 0, 0};
     float x[2 * 16 * 200 * 2] = {0}, y[2 * 16 * 200], l[32];
-    int rc = attn07_bwd_step.run(&attn07_bwd_step, &bad, x, x, x, x, y, l, y, y, y, 0, NULL, &st,
-                                 msg, sizeof msg);
+    int rc = attn07_step.run_backward(&attn07_step, &bad, x, x, x, x, y, l, y, y, y, 0, 0, NULL,
+                                      &st, msg, sizeof msg);
     ck_assert_msg(rc == ATTN_EXIT_BAD_INPUT, "D=200: expected 2, got %d (%s)", rc, msg);
 
     attn_problem big = {1, 2, 1, 262144, 262144, 8, 0, 0}; /* 1 TiB of P and dP */
@@ -234,8 +182,8 @@ START_TEST(exit_codes)
     ck_assert(in && out && lse);
     for (size_t i = 0; i < qn; i++)
         out[i] = ATTN_POISON;
-    rc = attn07_standard_bwd_step.run(&attn07_standard_bwd_step, &big, in, in, in, in, out, lse,
-                                      out, out, out, 0, NULL, &st, msg, sizeof msg);
+    rc = attn07_standard_step.run_backward(&attn07_standard_step, &big, in, in, in, in, out, lse,
+                                           out, out, out, 0, 0, NULL, &st, msg, sizeof msg);
     ck_assert_msg(rc == ATTN_EXIT_RESOURCE, "stored-P at N=262144: expected 3, got %d (%s)", rc,
                   msg);
     ck_assert_msg(strstr(msg, "needed") && strstr(msg, "free"), "message: %s", msg);
@@ -272,17 +220,18 @@ static int bench(void)
                 attn_fill_normal(buf, 2 * qn + 2 * kvn, 9, ATTN_STREAM_Q);
                 char msg[512];
                 attn_bwd_stats a = {0}, s = {0};
-                int rc = attn07_bwd_step.run(&attn07_bwd_step, &p, q, k, v, dout, o, lse, dq, dk,
-                                             dv, 0, &bo, &a, msg, sizeof msg);
+                int rc = attn07_step.run_backward(&attn07_step, &p, q, k, v, dout, o, lse, dq, dk,
+                                                  dv, 0, 0, &bo, &a, msg, sizeof msg);
                 if (rc) {
                     printf("%-6d %-4d %-6d | step 07 failed: %s\n", NS[ni], DS[di], c, msg);
                     free(buf);
                     continue;
                 }
                 double tf = 2.5 * attn_flops_forward(&p) / (a.ms_bwd * 1e-3) * 1e-12;
-                int rs = attn07_standard_bwd_step.run(&attn07_standard_bwd_step, &p, q, k, v,
-                                                      dout, o, lse, dq, dk, dv, 0, &bo, &s, msg,
-                                                      sizeof msg);
+                /* the stored-P backward reads neither O nor LSE: no forward rerun */
+                int rs = attn07_standard_step.run_backward(&attn07_standard_step, &p, q, k, v,
+                                                           dout, o, lse, dq, dk, dv, 0, 1, &bo, &s,
+                                                           msg, sizeof msg);
                 size_t stp = attn07_standard_workspace_bytes(&p);
                 char sms[32];
                 if (rs)

@@ -802,7 +802,8 @@ static int passthrough_forward(const attn_params *pp, void *ws, struct CUstream_
 /** The pass-through step: fp16 and bf16, any strides, any head dim. */
 static const attn_step passthrough_step = {
     "t16", "passthrough", 0, NULL, NULL, NULL, NULL, attn_cpu_run,
-    {(1u << ATTN_F16) | (1u << ATTN_BF16), ATTN_FEAT_STRIDES, 1, 256, NULL}, passthrough_forward};
+    {(1u << ATTN_F16) | (1u << ATTN_BF16), ATTN_FEAT_STRIDES, 1, 256, NULL}, passthrough_forward,
+    ATTN_KIND_FORWARD, NULL, NULL, NULL};
 
 /** Q, K, V files of shape [1, 2, 5, 8] (K/V: one head, 7 rows) in float16 or float32. */
 static void write_typed_qkv(int as_fp16, float *q)

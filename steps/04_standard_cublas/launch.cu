@@ -153,7 +153,8 @@ extern "C" int attn04_forward(const attn_problem *p, const float *q,
 /** Step 04's descriptor: what the driver and the test suites run. */
 extern "C" const attn_step attn04_step = {
     "04", "standard_cublas", 1, NULL, attn04_forward, attn04_workspace_bytes,
-    supports04, attn_gpu_run, {1u << ATTN_F32, 0, 1, 256, NULL}, NULL};
+    supports04, attn_gpu_run, {1u << ATTN_F32, 0, 1, 256, NULL}, NULL,
+    ATTN_KIND_FORWARD, NULL, NULL, NULL};
 
 #ifdef ATTN_STEP_MAIN
 int main(int argc, char **argv) { return attn_step_main(argc, argv, &attn04_step); }

@@ -125,7 +125,8 @@ extern "C" int attn05_forward(const attn_problem *p, const float *q,
 /** Step 05's descriptor: what the driver and the test suites run. */
 extern "C" const attn_step attn05_step = {
     "05", "smem_fa1", 1, NULL, attn05_forward, attn05_workspace_bytes,
-    supports05, attn_gpu_run, {1u << ATTN_F32, 0, 1, 128, NULL}, NULL};
+    supports05, attn_gpu_run, {1u << ATTN_F32, 0, 1, 128, NULL}, NULL,
+    ATTN_KIND_FORWARD, NULL, NULL, NULL};
 
 #ifdef ATTN_STEP_MAIN
 int main(int argc, char **argv) { return attn_step_main(argc, argv, &attn05_step); }

@@ -140,7 +140,8 @@ extern "C" int attn06_forward(const attn_problem *p, const float *q,
 /** Step 06's descriptor: what the driver and the test suites run. */
 extern "C" const attn_step attn06_step = {
     "06", "fa2_warp", 1, NULL, attn06_forward, attn06_workspace_bytes,
-    supports06, attn_gpu_run, {1u << ATTN_F32, 0, 1, 128, NULL}, NULL};
+    supports06, attn_gpu_run, {1u << ATTN_F32, 0, 1, 128, NULL}, NULL,
+    ATTN_KIND_FORWARD, NULL, NULL, NULL};
 
 #ifdef ATTN_STEP_MAIN
 int main(int argc, char **argv) { return attn_step_main(argc, argv, &attn06_step); }

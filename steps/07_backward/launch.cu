@@ -47,7 +47,7 @@
  * see instead of multiplying by their zero (0 · NaN = NaN). Measured on an
  * H100: notes/07_backward.md.
  */
-#include "backward.h"
+#include "common.h"
 #include "cuda_check.h"
 #include "kernel.cuh"
 
@@ -155,11 +155,11 @@ extern "C" int attn07_backward(const attn_problem *p, const float *q, const floa
     return launch07<128>(p, q, k, v, o, lse, dout, dq, dk, dv, deterministic, delta, stream);
 }
 
-/** Step 07's descriptor: the forward it differentiates is step 06. */
-extern "C" const attn_bwd_step attn07_bwd_step = {
-    "07", "backward", &attn06_step, attn07_backward, attn07_workspace_bytes, supports07,
-    attn_bwd_gpu_run};
+/** Step 07's descriptor: a backward; the forward it differentiates is step 06. */
+extern "C" const attn_step attn07_step = {
+    "07", "backward", 1, NULL, NULL, attn07_workspace_bytes, supports07, NULL, {0, 0, 0, 0, NULL},
+    NULL, ATTN_KIND_BACKWARD, &attn06_step, attn07_backward, attn_bwd_gpu_run};
 
 #ifdef ATTN_STEP_MAIN
-int main(int argc, char **argv) { return attn_bwd_step_main(argc, argv, &attn07_bwd_step); }
+int main(int argc, char **argv) { return attn_step_main(argc, argv, &attn07_step); }
 #endif

@@ -26,7 +26,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 
-#include "backward.h"
+#include "common.h"
 #include "cuda_check.h"
 #include "device/visibility.cuh"
 #include "device/warp.cuh"
@@ -163,6 +163,7 @@ extern "C" int attn07_standard_backward(const attn_problem *p, const float *q, c
 }
 
 /** The baseline as a backward step (for the GPU suite and comparisons). */
-extern "C" const attn_bwd_step attn07_standard_bwd_step = {
-    "07s", "standard_backward", &attn06_step, attn07_standard_backward,
-    attn07_standard_workspace_bytes, supports07_standard, attn_bwd_gpu_run};
+extern "C" const attn_step attn07_standard_step = {
+    "07s", "standard_backward", 1, NULL, NULL, attn07_standard_workspace_bytes,
+    supports07_standard, NULL, {0, 0, 0, 0, NULL}, NULL, ATTN_KIND_BACKWARD, &attn06_step,
+    attn07_standard_backward, attn_bwd_gpu_run};

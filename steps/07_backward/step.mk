@@ -7,5 +7,3 @@ STEP_IDEA       := kernel.cuh
 STEP_SRCS       := launch.cu backward_cpu.c standard_cublas.cu
 STEP_MAIN       := launch.cu
 STEP_LINKS      := 06
-STEP_DESC       := attn07_bwd_step
-STEP_KIND       := backward

@@ -17,8 +17,8 @@
  *
  * What is timed
  *   - steps 04, 05, 06: the forward, step->gpu_forward() on device buffers;
- *   - step 07: the backward, attn07_bwd_step.gpu_backward(). Its forward
- *     (attn07_bwd_step.forward, step 06) runs once per shape first, untimed,
+ *   - step 07: the backward, attn07_step.gpu_backward(). Its forward
+ *     (attn07_step.forward, step 06) runs once per shape first, untimed,
  *     for the O and LSE the backward reads (its own O and LSE buffers, so
  *     the forward steps timed beside it cannot touch them). CSV `ms` is the
  *     backward alone; `tflops` counts the FlashAttention convention for a
@@ -98,14 +98,13 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include "backward.h"
+#include "common.h"
 #include "gpu_host.h"
 
 /* The GPU steps, as the Makefile's step registry lists them
  * ($(BUILD)/gen/registry.c, made from every steps/NN_name/step.mk): a new
  * step is benchmarked without a line here. NULL-terminated. */
-extern "C" const attn_step *const attn_gpu_forward_steps[];
-extern "C" const attn_bwd_step *const attn_gpu_backward_steps[];
+extern "C" const attn_step *const attn_gpu_steps[];
 
 /** Most values a list flag (--seqs, --dims, --causal) takes. */
 #define MAX_LIST 16
@@ -188,7 +187,7 @@ static cudaError_t dev_fill_normal(float *x, size_t n, uint64_t seed, int stream
 /** One implementation timed: a forward step, or a backward step. */
 typedef struct {
     const attn_step *fwd;     /**< forward step: gpu_forward is timed (else NULL) */
-    const attn_bwd_step *bwd; /**< backward step: forward untimed, gpu_backward timed */
+    const attn_step *bwd;     /**< backward step: forward untimed, gpu_backward timed */
 } impl;
 
 /** Room for implementations (the registry's GPU steps). */
@@ -205,10 +204,10 @@ static const char *impl_id(const impl *m) { return m->fwd ? m->fwd->id : m->bwd-
 static void collect_impls(void)
 {
     N_IMPLS = 0;
-    for (int i = 0; attn_gpu_forward_steps[i] && N_IMPLS < MAX_IMPLS; i++)
-        IMPLS[N_IMPLS++] = impl{attn_gpu_forward_steps[i], NULL};
-    for (int i = 0; attn_gpu_backward_steps[i] && N_IMPLS < MAX_IMPLS; i++)
-        IMPLS[N_IMPLS++] = impl{NULL, attn_gpu_backward_steps[i]};
+    for (int i = 0; attn_gpu_steps[i] && N_IMPLS < MAX_IMPLS; i++) {
+        const attn_step *s = attn_gpu_steps[i];
+        IMPLS[N_IMPLS++] = s->kind == ATTN_KIND_BACKWARD ? impl{NULL, s} : impl{s, NULL};
+    }
     for (int a = 1; a < N_IMPLS; a++) /* insertion sort by id: a handful of steps */
         for (int b = a; b > 0 && strcmp(impl_id(&IMPLS[b - 1]), impl_id(&IMPLS[b])) > 0; b--) {
             const impl t = IMPLS[b - 1];

@@ -55,9 +55,9 @@ int attn_cublas_handle(attn_cublas_t *out)
     return 0;
 }
 extern "C" const attn_step attn06_step = {};
-extern "C" int attn_bwd_gpu_run(const attn_bwd_step *, const attn_problem *, const float *,
+extern "C" int attn_bwd_gpu_run(const attn_step *, const attn_problem *, const float *,
                                 const float *, const float *, const float *, float *, float *,
-                                float *, float *, float *, int, const attn_bench_opts *,
+                                float *, float *, float *, int, int, const attn_bench_opts *,
                                 attn_bwd_stats *, char *, size_t)
 {
     return ATTN_EXIT_RESOURCE;

@@ -1,0 +1,98 @@
+/**
+ * @file gradcheck.c
+ * @brief The backward suites' gradient check (gradcheck.h).
+ */
+#include "gradcheck.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+
+/** ck_abort_msg unless @p cond: a cheap test for loops over every element. */
+#define REQUIRE(cond, ...)             \
+    do {                               \
+        if (!(cond))                   \
+            ck_abort_msg(__VA_ARGS__); \
+    } while (0)
+
+void grad_refs_make(grad_refs *r, const attn_problem *p, conf_kind kind, const float *q,
+                    const float *k, const float *v, const float *dout, const float *o,
+                    const float *lse)
+{
+    const size_t qn = attn_q_elems(p), kvn = attn_kv_elems(p), n[3] = {qn, kvn, kvn};
+    *r = (grad_refs){0};
+    r->p = *p;
+    r->kind = kind;
+    for (int t = 0; t < 3; t++) {
+        r->ref[t] = malloc(n[t] * sizeof(double));
+        r->base[t] = malloc(n[t] * sizeof(float));
+        ck_assert(r->ref[t] && r->base[t]);
+    }
+    attn_oracle_backward(p, q, k, v, dout, r->ref[0], r->ref[1], r->ref[2]);
+    ck_assert_int_eq(attn01_backward(p, q, k, v, dout, r->base[0], r->base[1], r->base[2]), 0);
+    for (int t = 0; t < 3; t++)
+        r->base_err[t] = attn_compare(r->base[t], r->ref[t], n[t]).max_abs;
+    r->scale = conf_grad_scale(p, r->ref[0], r->ref[1], r->ref[2]);
+    if (kind == CONF_LARGE_LOGITS) {
+        for (int t = 0; t < 3; t++) {
+            r->given[t] = malloc(n[t] * sizeof(double));
+            ck_assert(r->given[t]);
+        }
+        attn_oracle_backward_given(p, q, k, v, dout, o, lse, r->given[0], r->given[1],
+                                   r->given[2]);
+        conf_delta_allowance(p, q, k, v, dout, o, lse, r->allow);
+    }
+}
+
+void grad_refs_free(grad_refs *r)
+{
+    for (int t = 0; t < 3; t++)
+        free(r->ref[t]), free(r->given[t]), free(r->base[t]);
+    *r = (grad_refs){0};
+}
+
+double grad_check(const grad_refs *r, const float *dq, const float *dk, const float *dv,
+                  int recompute, const char *variant, const char *what, double allowed[3])
+{
+    static const char *names[3] = {"dQ", "dK", "dV"};
+    const attn_problem *p = &r->p;
+    const int D = p->head_dim;
+    const size_t qn = attn_q_elems(p), kvn = attn_kv_elems(p), n[3] = {qn, kvn, kvn};
+    const float *got[3] = {dq, dk, dv};
+    const int large = r->kind == CONF_LARGE_LOGITS, nan_kind = r->kind >= CONF_NAN_Q;
+    double worst = 0;
+    for (int t = 0; t < 3; t++) {
+        const float *x = got[t];
+        const int vs_given = large && recompute;
+        const double *ref = vs_given ? r->given[t] : r->ref[t];
+        /* the δ allowance is a recomputing backward's; stored-P has no such residue */
+        const double atol = 1e-6 * r->scale + (vs_given ? r->allow[t] : 0);
+        const double limit = 3.0 * r->base_err[t] + atol;
+        if (allowed)
+            allowed[t] = limit;
+        /* the stored-P baseline multiplies masked zeros by NaN inside cuBLAS
+         * (0 · NaN = NaN); like a framework's math backward, it is not held
+         * to NaN confinement */
+        if (nan_kind && !recompute)
+            continue;
+        /* written; NaN exactly where the oracle's is; rows that see no key: zero dQ */
+        for (size_t e = 0; e < n[t]; e++) {
+            REQUIRE(x[e] != ATTN_POISON, "%s: %s[%zu] unwritten on %s", variant, names[t], e,
+                    what);
+            REQUIRE(!isinf(x[e]) && !isnan(x[e]) == !isnan(ref[e]),
+                    "%s: %s[%zu] = %g, oracle %g, on %s", variant, names[t], e, (double)x[e],
+                    ref[e], what);
+            if (t == 0 && attn_keys_visible(p, (int)(e / D % p->seqlen_q)) == 0)
+                REQUIRE(x[e] == 0.0f, "%s: row %zu sees no key but dQ = %g on %s", variant,
+                        e / D, (double)x[e], what);
+        }
+        attn_err err = attn_compare(x, ref, n[t]);
+        ck_assert_msg(attn_rule_ok(&err, r->base_err[t], 3.0, atol),
+                      "%s: %s max_abs_err %.3g > 3 x %.3g + %.3g (nan %zu/%zu) on %s%s", variant,
+                      names[t], err.max_abs, r->base_err[t], atol, err.nan_count,
+                      err.nan_missing, what,
+                      vs_given ? " (against the backward given the forward's O and LSE)" : "");
+        worst = fmax(worst, err.max_abs / limit);
+    }
+    return worst;
+}
