@@ -590,7 +590,7 @@ int attn_to_typed(void *dst, attn_dtype t, attn_layout layout, const float *src,
  * buffers @p hq, @p hk, @p hv, @p ho (the same as tq … for a CPU step).
  * 0, or 2 with a one-line message.
  */
-int attn_typed_setup(attn_params *pp, const struct attn_step *step, const attn_problem *p,
+int attn_typed_setup(attn_params *pp, const attn_step *step, const attn_problem *p,
                      attn_dtype t, attn_layout layout, const float *q, const float *k,
                      const float *v, const float *o, void *hq, void *hk, void *hv, void *ho,
                      void *tq, void *tk, void *tv, void *to, float *lse, char *msg,
