@@ -68,7 +68,7 @@ static __device__ __forceinline__ void update_o_row(float *o_row, const float (&
  * @p D: the tile's head dim (32, 64, 128), @p d <= D the problem's.
  * @p BR (Br) query rows per inner step, one thread per row (blockDim.x = BR).
  *
- * Shared memory (floats): Q_i [Br][D+4], K_j [Bc][D+4], V_j [Bc][D],
+ * Shared memory (floats): K_j [Bc][D+4], V_j [Bc][D], Q_i [Br][D+4],
  * O_i [Br][D+4]. The +4 pad keeps thread t's row t of Q_i and O_i off its
  * neighbours' banks; K_j and V_j are read by broadcast (notes/05).
  */
@@ -80,12 +80,12 @@ fa1_kernel(const float *__restrict__ q, const float *__restrict__ k,
            float *__restrict__ l_hbm, int hq, int hkv, int sq, int sk, int d,
            int causal, float scale, int vec)
 {
-    constexpr int LDQ = D + 4, LDK = D + 4, LDV = D;
+    constexpr int LDK = D + 4, LDV = D, LDQ = D + 4;
     extern __shared__ float4 smem_f4[]; /* float4: 16-byte aligned */
-    float *Qs = reinterpret_cast<float *>(smem_f4);
-    float *Ks = Qs + BR * LDQ;
+    float *Ks = reinterpret_cast<float *>(smem_f4); /* the outer loop's tiles first */
     float *Vs = Ks + BC * LDK;
-    float *Os = Vs + BC * LDV;
+    float *Qs = Vs + BC * LDV;
+    float *Os = Qs + BR * LDQ;
 
     const int tid = threadIdx.x;
     const int bh = blockIdx.x, b = bh / hq, h = bh % hq;
@@ -125,10 +125,7 @@ fa1_kernel(const float *__restrict__ q, const float *__restrict__ k,
 
             /* Line 9: S_ij = Q_i K_jᵀ, this thread's row: Bc dot products of
              * length D, a float4 of Q and of K_j per step (4 FMAs a load). */
-            float s[BC];
-#pragma unroll
-            for (int c = 0; c < BC; c++)
-                s[c] = 0.0f;
+            float s[BC] = {};
 #pragma unroll 4
             for (int kk = 0; kk < D; kk += 4) {
                 const float4 qv = *reinterpret_cast<const float4 *>(Qs + tid * LDQ + kk);

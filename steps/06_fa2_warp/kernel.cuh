@@ -61,12 +61,7 @@ static __device__ __forceinline__ void block_step(
 
     /* S_ij = Q_i K_jᵀ: a 4 × TN tile per thread (register blocking: 4 float4
      * of Q and TN of K feed 16·TN FMAs). Row stride D + 4: no bank conflicts. */
-    float s[TM][TN];
-#pragma unroll
-    for (int t = 0; t < TM; t++)
-#pragma unroll
-        for (int u = 0; u < TN; u++)
-            s[t][u] = 0.0f;
+    float s[TM][TN] = {};
 #pragma unroll 4
     for (int kk = 0; kk < D; kk += 4) {
         float4 qv[TM];

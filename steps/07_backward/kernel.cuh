@@ -405,12 +405,7 @@ bwd_kv_kernel(const float *__restrict__ q, const float *__restrict__ k,
 
             if (DQ_ATOMIC) {
                 /* dQ_i += scale · dS_ij K_j: one atomicAdd per element per K/V block */
-                float4 acc[RA][CC];
-#pragma unroll
-                for (int a = 0; a < RA; a++)
-#pragma unroll
-                    for (int cc = 0; cc < CC; cc++)
-                        acc[a][cc] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                float4 acc[RA][CC] = {};
                 ds_times_k_tile<D, BC>(dSsT, Ks, acc, i0, j0, sq, sk, causal);
                 store_dq_rows<D, true>(dq, bh, acc, i0, sq, d, scale);
             }
@@ -474,12 +469,7 @@ dq_kernel(const float *__restrict__ q, const float *__restrict__ k, const float 
     const int last_row = min(i0 + BR, sq) - 1;
     const int n_keys = keys_visible(last_row, sq, sk, causal);
 
-    float4 acc[RA][CC];
-#pragma unroll
-    for (int a = 0; a < RA; a++)
-#pragma unroll
-        for (int cc = 0; cc < CC; cc++)
-            acc[a][cc] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    float4 acc[RA][CC] = {};
 
     for (int j0 = 0; j0 < n_keys; j0 += BC) {
         __syncthreads(); /* every thread is done reading the previous K_j and dS_ij */
