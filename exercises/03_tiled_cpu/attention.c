@@ -138,7 +138,8 @@ int attn03_forward(const attn_problem *p, const float *q, const float *k,
 /** Step 03's descriptor: what the driver and the test suites run. */
 const attn_step attn03_step = {"03", "tiled_cpu", 0, attn03_forward, NULL, NULL, NULL,
                                attn_cpu_run,
-                               {1u << ATTN_F32, 0, 1, 256, NULL}, NULL};
+                               {1u << ATTN_F32, 0, 1, 256, NULL}, NULL,
+                               ATTN_KIND_FORWARD, NULL, NULL, NULL};
 
 #ifdef ATTN_STEP_MAIN
 int main(int argc, char **argv) { return attn_step_main(argc, argv, &attn03_step); }
