@@ -62,7 +62,8 @@ int attn02_forward(const attn_problem *p, const float *q, const float *k,
                      * (above: a max that keeps a NaN) — ~1 line */
                     /* TODO(2.2): corr = exp(m - m_new), the factor that moves l and acc
                      * from the old max to the new one (0 on the first key: m = -inf),
-                     * and pj = exp(s - m_new), this key's weight — ~2 lines */
+                     * and pj = exp(s - m_new), this key's weight. While m_new is
+                     * still -inf, subtract 0 instead (-inf - -inf is NaN) — ~3 lines */
                     /* TODO(2.3): l = corr·l + pj; acc[d] = corr·acc[d] + pj·V[j][d] for
                      * every d; then m = m_new — ~4 lines */
                     (void)s, (void)m, (void)l; /* TODO: delete once 2.1-2.3 are done */
