@@ -116,9 +116,11 @@ static int64_t *sample_rows(const attn_problem *p, uint64_t seed, size_t *n)
     return rows;
 }
 
-/* Run a step on host arrays; 1 when it has no CUDA device to run on. */
+/* Run a step on host arrays at type t in layout, outputs poisoned first;
+ * 1 when it has no CUDA device to run on. */
 static int run_step(const attn_step *s, const attn_problem *p, const float *q, const float *k,
-                    const float *v, float *o, float *lse, conf_kind kind)
+                    const float *v, float *o, float *lse, conf_kind kind, attn_dtype t,
+                    attn_layout layout)
 {
     char msg[512] = "";
     attn_run_stats st;
@@ -126,12 +128,11 @@ static int run_step(const attn_step *s, const attn_problem *p, const float *q, c
         o[i] = ATTN_POISON; /* an element the step forgets to write fails below */
     for (size_t i = 0; i < attn_lse_elems(p); i++)
         lse[i] = ATTN_POISON;
-    int rc = s->run(s, p, attn_step_default_dtype(s), ATTN_LAYOUT_BHSD, q, k, v, o, lse, NULL, &st,
-                    msg, sizeof msg);
+    int rc = s->run(s, p, t, layout, q, k, v, o, lse, NULL, &st, msg, sizeof msg);
     if (rc == ATTN_EXIT_RESOURCE && strstr(msg, "no CUDA device"))
         return 1;
-    ck_assert_msg(rc == 0, "step %s failed (%d: %s) on %s", s->id, rc, msg,
-                  conf_describe(p, kind));
+    ck_assert_msg(rc == 0, "step %s failed (%d: %s) on %s %s %s", s->id, rc, msg,
+                  conf_describe(p, kind), attn_dtype_name(t), layout ? "bshd" : "bhsd");
     return 0;
 }
 
@@ -145,7 +146,7 @@ static int run_step(const attn_step *s, const attn_problem *p, const float *q, c
 
 /* Every row: written, NaN exactly where the inputs say, no-key rows zero. */
 static void check_every_row(const attn_step *s, const attn_problem *p, conf_kind kind,
-                            const float *o, const float *lse)
+                            const float *o, const float *lse, float poison)
 {
     const int D = p->head_dim;
     const size_t rows = attn_lse_elems(p);
@@ -155,7 +156,7 @@ static void check_every_row(const attn_step *s, const attn_problem *p, conf_kind
         int nk = attn_keys_visible(p, i);
         for (int d = 0; d < D; d++) {
             float x = o[r * D + d];
-            REQUIRE(x != ATTN_POISON, "step %s left O[row %zu][%d] unwritten on %s", s->id,
+            REQUIRE(x != poison, "step %s left O[row %zu][%d] unwritten on %s", s->id,
                           r, d, conf_describe(p, kind));
             REQUIRE((isnan(x) != 0) == want_nan, "step %s: O[row %zu][%d] = %g, NaN expected: %s, on %s",
                           s->id, r, d, (double)x, want_nan ? "yes" : "no", conf_describe(p, kind));
@@ -246,8 +247,20 @@ void conf_fill_inputs(attn_problem *p, conf_kind kind, uint64_t seed, float *q, 
             (kind == CONF_NAN_K ? k : v)[(size_t)nan_row(p, kind) * D + d] = NAN;
 }
 
+/* What the last conf_check_step_at() measured (conf_last()). */
+static conf_result last_result;
+
+const conf_result *conf_last(void) { return &last_result; }
+
 int conf_check_step(const attn_step *step, const attn_step *prev, const attn_problem *p0,
                     conf_kind kind, uint64_t seed)
+{
+    return conf_check_step_at(step, prev, p0, kind, seed, attn_step_default_dtype(step),
+                              ATTN_LAYOUT_BHSD);
+}
+
+int conf_check_step_at(const attn_step *step, const attn_step *prev, const attn_problem *p0,
+                       conf_kind kind, uint64_t seed, attn_dtype t, attn_layout layout)
 {
     attn_problem p = *p0;
     const int D = p.head_dim;
@@ -256,13 +269,21 @@ int conf_check_step(const attn_step *step, const attn_step *prev, const attn_pro
     float *o = malloc(qn * 4), *lse = malloc(ln * 4);
     ck_assert(q && k && v && o && lse);
     conf_fill_inputs(&p, kind, seed, q, k, v);
+    /* fp16/bf16: the inputs rounded once; the step, the oracle, the
+     * baseline and the prior step all see these values */
+    attn_round_array(q, qn, t);
+    attn_round_array(k, kvn, t);
+    attn_round_array(v, kvn, t);
 
-    int skipped = run_step(step, &p, q, k, v, o, lse, kind);
+    int skipped = run_step(step, &p, q, k, v, o, lse, kind, t, layout);
     if (skipped)
         goto out;
-    check_every_row(step, &p, kind, o, lse);
+    /* O comes back through type t: an unwritten element reads as the
+     * poison rounded to t */
+    check_every_row(step, &p, kind, o, lse, attn_round_to(ATTN_POISON, t));
 
-    /* against the float64 oracle, scaled by the fp32 naive baseline's error */
+    /* against the float64 oracle, scaled by the naive baseline's error at
+     * precision t (at fp32 that is attn_naive_fp32_rows(), bit for bit) */
     size_t n;
     int64_t *rows = sample_rows(&p, seed, &n);
     double *o_ref = malloc(n * D * sizeof *o_ref), *lse_ref = malloc(n * sizeof *lse_ref);
@@ -270,7 +291,7 @@ int conf_check_step(const attn_step *step, const attn_step *prev, const attn_pro
     float *o_got = malloc(n * D * 4), *lse_got = malloc(n * 4);
     ck_assert(o_ref && lse_ref && o_base && lse_base && o_got && lse_got);
     attn_oracle_forward(&p, q, k, v, rows, n, o_ref, lse_ref);
-    attn_naive_fp32_rows(&p, q, k, v, rows, n, o_base, lse_base);
+    attn_naive_rows_at(&p, t, q, k, v, rows, n, o_base, lse_base);
     if (rows) {
         attn_gather_rows(o, D, rows, n, o_got);
         attn_gather_rows(lse, 1, rows, n, lse_got);
@@ -281,33 +302,53 @@ int conf_check_step(const attn_step *step, const attn_step *prev, const attn_pro
     attn_err base = attn_compare(o_base, o_ref, n * D);
     attn_err e = attn_compare(o_got, o_ref, n * D);
     double lse_err = attn_lse_err(lse_got, lse_ref, n);
+    const double atol = t == ATTN_F32 ? 1e-6 : 1e-4;
     /* large logits: fp32 rounding of S dominates; the rule is relative to
-     * the fp32 baseline, as for O (notes/design.md) */
-    double lse_tol = fmax(ATTN_LSE_TOL, 2 * attn_lse_err(lse_base, lse_ref, n));
-    ck_assert_msg(attn_rule_ok(&e, base.max_abs, 2.0, 1e-6),
-                  "step %s: max_abs_err %.3g > 2 x %.3g + 1e-6 (nan %zu/%zu, inf %zu) on %s",
-                  step->id, e.max_abs, base.max_abs, e.nan_count, e.nan_missing, e.inf_mismatch,
+     * the baseline, as for O (notes/design.md); fp16/bf16: 1e-3 */
+    double lse_tol = fmax(t == ATTN_F32 ? ATTN_LSE_TOL : 1e-3,
+                          2 * attn_lse_err(lse_base, lse_ref, n));
+    last_result.max_abs = e.max_abs;
+    last_result.allowed = 2.0 * base.max_abs + atol;
+    last_result.lse_err = lse_err;
+    last_result.vs_prev = -1.0;
+    ck_assert_msg(attn_rule_ok(&e, base.max_abs, 2.0, atol),
+                  "step %s %s %s: max_abs_err %.3g > 2 x %.3g + %g (nan %zu/%zu, inf %zu) on %s",
+                  step->id, attn_dtype_name(t), layout ? "bshd" : "bhsd", e.max_abs,
+                  base.max_abs, atol, e.nan_count, e.nan_missing, e.inf_mismatch,
                   conf_describe(&p, kind));
-    ck_assert_msg(lse_err <= lse_tol, "step %s: lse_err %.3g > %.3g on %s", step->id, lse_err,
-                  lse_tol, conf_describe(&p, kind));
+    ck_assert_msg(lse_err <= lse_tol, "step %s %s %s: lse_err %.3g > %.3g on %s", step->id,
+                  attn_dtype_name(t), layout ? "bshd" : "bhsd", lse_err, lse_tol,
+                  conf_describe(&p, kind));
 
-    /* against the prior step: both within their bounds, so within the sum */
+    /* against the prior step, at its own type (the first it takes) and
+     * BHSD, on the same rounded inputs: both within their bounds, so within
+     * the sum */
     if (prev) {
+        const attn_dtype tp = attn_step_default_dtype(prev);
         float *o_prev = malloc(qn * 4), *lse_prev = malloc(ln * 4);
         ck_assert(o_prev && lse_prev);
-        if (run_step(prev, &p, q, k, v, o_prev, lse_prev, kind) == 0) {
+        if (run_step(prev, &p, q, k, v, o_prev, lse_prev, kind, tp, ATTN_LAYOUT_BHSD) == 0) {
             attn_err d = attn_compare_f32(o, o_prev, qn);
             ck_assert_msg(!d.nan_count && !d.nan_missing && !d.inf_mismatch,
                           "step %s and step %s disagree on NaN/inf on %s", step->id, prev->id,
                           conf_describe(&p, kind));
-            double bound = 2 * (2.0 * base.max_abs + 1e-6);
+            double bound = (2.0 * base.max_abs + atol);
+            if (tp == t) {
+                bound *= 2;
+            } else {
+                /* the prior step's own allowance, from the baseline at its type */
+                attn_naive_rows_at(&p, tp, q, k, v, rows, n, o_base, lse_base);
+                attn_err base_p = attn_compare(o_base, o_ref, n * D);
+                bound += 2.0 * base_p.max_abs + (tp == ATTN_F32 ? 1e-6 : 1e-4);
+            }
             /* the baseline error is measured on the sampled rows: allow the
              * unsampled rows the same again */
             if (rows)
                 bound *= 2;
+            last_result.vs_prev = d.max_abs;
             ck_assert_msg(d.max_abs <= bound,
-                          "|O_%s - O_%s| = %.3g > %.3g on %s", step->id, prev->id, d.max_abs,
-                          bound, conf_describe(&p, kind));
+                          "|O_%s - O_%s| = %.3g > %.3g on %s %s", step->id, prev->id, d.max_abs,
+                          bound, conf_describe(&p, kind), attn_dtype_name(t));
         }
         free(o_prev), free(lse_prev);
     }

@@ -108,4 +108,30 @@ void conf_fill_inputs(attn_problem *p, conf_kind kind, uint64_t seed, float *q, 
 int conf_check_step(const attn_step *step, const attn_step *prev,
                     const attn_problem *p, conf_kind kind, uint64_t seed);
 
+/**
+ * conf_check_step() at element type @p t and layout @p layout (steps 08
+ * on; conf_check_step() is this at the step's first type and BHSD). The
+ * inputs are rounded to @p t first, and the oracle, the baseline and
+ * @p prev all see the rounded values. The rule is the one of @p t
+ * (notes/design.md): max_abs_err ≤ 2 × that of attn_naive_rows_at() at
+ * @p t + 1e-4 (1e-6 at fp32), LSE within max(1e-3, 2 × the baseline's)
+ * (1e-5 at fp32). @p prev runs at its own first type, in BHSD, and the
+ * bound on |O − O_prev| is the sum of the two steps' allowances. An
+ * element left unwritten reads as ATTN_POISON rounded to @p t.
+ */
+/** What one check measured: the numbers behind its verdict. */
+typedef struct {
+    double max_abs; /**< max |O − O_oracle| of the step */
+    double allowed; /**< what the rule allowed: 2 × the baseline's + atol */
+    double lse_err; /**< LSE error, relative (attn_lse_err()) */
+    double vs_prev; /**< max |O − O_prev|, or −1 when no prior step ran */
+} conf_result;
+
+/** The numbers of the last conf_check_step() / conf_check_step_at() that
+ *  got as far as comparing (a skipped run leaves them as they were). */
+const conf_result *conf_last(void);
+
+int conf_check_step_at(const attn_step *step, const attn_step *prev, const attn_problem *p,
+                       conf_kind kind, uint64_t seed, attn_dtype t, attn_layout layout);
+
 #endif /* ATTN_CONFORMANCE_H */
