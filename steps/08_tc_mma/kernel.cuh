@@ -14,16 +14,17 @@
  *         S_ij = Q_i K_jᵀ                   mma.sync: per warp 16 rows × Bc keys,
  *                                           Bc/8 accumulator tiles of 16×8
  *         m_new = max(m_i, rowmax(S_ij))    over the 4 lanes that share a fragment row
- *         P_ij = 2^(S_ij·c - m_new)         base 2, c = scale·log2 e folded into one FFMA
- *         l_i = 2^(m_i - m_new) l_i + rowsum(P_ij)
- *         O_i = 2^(m_i - m_new) O_i + P_ij V_j    mma.sync, A = P_ij straight from the
- *                                                 S accumulators, rounded to fp16/bf16
+ *         P_ij = 2^((S_ij - m_new)·c)       base 2, c = scale·log2 e: the scale folded in
+ *         l_i = 2^((m_i - m_new)·c) l_i + rowsum(P_ij)
+ *         O_i = 2^((m_i - m_new)·c) O_i + P_ij V_j    mma.sync, A = P_ij straight from
+ *                                                 the S accumulators, rounded to fp16/bf16
  *         m_i = m_new
- *     O_i = O_i / l_i,  lse_i = (m_i + log2 l_i)·ln 2     once, at the end
+ *     O_i = O_i / l_i,  lse_i = (m_i·c + log2 l_i)·ln 2     once, at the end
  *
- * m_i lives in the log2 domain (it is max of S·c); the LSE is turned back
- * into the natural log, the contract of every step. The fragment layouts
- * are in common/device/mma.cuh; notes/08_tc_mma.md draws them.
+ * S_ij is never multiplied by the scale on its own: c carries it into the
+ * exponent. The LSE is turned back into the natural log, the contract of
+ * every step. The fragment layouts are in common/device/mma.cuh;
+ * notes/08_tc_mma.md draws them.
  *
  * The launch (tile choice, shared memory, the sm_75 path, the entry point)
  * is in launch.cu.
@@ -52,7 +53,7 @@
  *   q_f: the A fragments of this warp's rows of Q_i, D/16 k-steps
  *   Ks: [Bc][D+8] K_j   Vs: [Bc][D+8] V_j   (16-bit elements)
  *   m_i, l_i: [2] the lane's two rows (g and g + 8 of the warp's 16); m_i
- *             in the log2 domain; l_i partial, over the lane's own keys
+ *             the max of the raw scores; l_i partial, over the lane's own keys
  *   o_i: [D/8][4] the lane's part of O_i: D/8 accumulator tiles of 16×8
  * Lane 4g + t holds, of every 16×8 accumulator tile (S or O), rows g and
  * g + 8 and columns 2t, 2t + 1: element 2h + e is row g + 8h, column 2t + e.
@@ -97,30 +98,30 @@ static __device__ __forceinline__ void block_step(
 
 #pragma unroll
     for (int h = 0; h < 2; h++) {
-        /* m_new = max(m_i, rowmax(S_ij·c)), c = scale·log2 e: first over
-         * the lane's 2·NS keys of row g + 8h, then across the 4 lanes of the
-         * row's group (4g .. 4g + 3: xor 2, 1 stays inside them). Masked
-         * scores are replaced, not computed with: a NaN key row must not
-         * reach rows that do not see it. */
+        /* m_new = max(m_i, rowmax(S_ij)), on the raw scores (the scale
+         * is > 0, so the max commutes with it): first over the lane's 2·NS
+         * keys of row g + 8h, then across the 4 lanes of the row's group
+         * (4g .. 4g + 3: xor 2, 1 stays inside them). Masked scores are
+         * replaced, not computed with: a NaN key row must not reach rows
+         * that do not see it. */
         float mx = m_i[h];
 #pragma unroll
         for (int n = 0; n < NS; n++)
 #pragma unroll
             for (int e = 0; e < 2; e++) {
-                float x = s[n][2 * h + e] * scale_log2;
-                if (MASKED && col0 + 8 * n + 2 * t + e >= n_vis[h])
-                    x = -INFINITY;
-                mx = fmaxf(mx, x);
+                const float x = s[n][2 * h + e];
+                mx = fmaxf(mx, MASKED && col0 + 8 * n + 2 * t + e >= n_vis[h] ? -INFINITY : x);
             }
         mx = warp_allreduce_max<4>(mx);
         const float m_use = softmax_guard(mx);
-        const float alpha = exp2f(m_i[h] - m_use); /* 2^(m_i - m_new); 0 from -inf */
+        const float alpha = exp2f((m_i[h] - m_use) * scale_log2); /* e^{scale·(m_i - m_new)}; 0 from -inf */
         m_i[h] = mx;
 
-        /* P_ij = 2^(S_ij·c - m_new) with one FFMA: the product S·c is not
-         * rounded before m_new is subtracted, so logits of 1e4 keep their
-         * precision. m_new itself is a rounded S·c; every P, l and O of the
-         * row is relative to that same number, and it cancels in O / l.
+        /* P_ij = e^{scale·(S_ij - m_new)} = 2^{(S_ij - m_new)·c}, c = scale·log2 e:
+         * the scale folded into log2 e, one multiply and one MUFU.EX2. The
+         * difference is taken first, so the row's max gets exactly 2^0 = 1
+         * and logits of 1e4 keep their precision (an FFMA S·c − m_new·c
+         * leaves the rounding of m_new·c, up to 5e-4 at 1e4, in every P).
          * P stays in the S registers: they are the next product's A. */
         float ls = 0.0f;
 #pragma unroll
@@ -128,7 +129,7 @@ static __device__ __forceinline__ void block_step(
 #pragma unroll
             for (int e = 0; e < 2; e++) {
                 const bool vis = !MASKED || col0 + 8 * n + 2 * t + e < n_vis[h];
-                const float p = vis ? exp2f(fmaf(s[n][2 * h + e], scale_log2, -m_use)) : 0.0f;
+                const float p = vis ? exp2f((s[n][2 * h + e] - m_use) * scale_log2) : 0.0f;
                 s[n][2 * h + e] = p;
                 ls += p;
             }
@@ -287,7 +288,7 @@ fa2_kernel(const attn_params pp, float scale_log2, int vec, int tr)
     }
 
     /* The end of the row: l_i summed over the row's 4 lanes, O_i / l_i
-     * rounded to the output type, lse_i = (m_i + log2 l_i)·ln 2. A row that
+     * rounded to the output type, lse_i = (m_i·c + log2 l_i)·ln 2. A row that
      * saw no key has l_i = 0 and O_i = 0: O = 0, LSE = -inf. */
 #pragma unroll
     for (int hh = 0; hh < 2; hh++) {
@@ -308,7 +309,7 @@ fa2_kernel(const attn_params pp, float scale_log2, int vec, int tr)
             }
         }
         if (t == 0)
-            pp.lse[(size_t)bh * sq + row] = (l == 0.0f) ? -INFINITY : (m_i[hh] + log2f(l)) * LN2;
+            pp.lse[(size_t)bh * sq + row] = (l == 0.0f) ? -INFINITY : (m_i[hh] * scale_log2 + log2f(l)) * LN2;
     }
 }
 
