@@ -3,7 +3,8 @@
 # the CPU and GPU suites, compute-sanitizer (memcheck, racecheck, initcheck,
 # synccheck) on every GPU step at small, odd sizes (07 in both dQ modes),
 # the tour, and the forward steps timed at N = 4096 (the figures the notes
-# quote, to compare a change against).
+# quote, to compare a change against). Step 08 also runs from its
+# compute_75 PTX alone, JIT-compiled by the driver: its sm_75 path.
 # Run from the project root with .deps/ (the Check packages) present:
 #   bash tests/gpu_check.sh            logs under $OUT (or build/gpu_check)
 # Prints a summary last; exit status 0 only if everything passed.
@@ -35,6 +36,43 @@ build/bin/test_gpu_07 > "$OUT/test_gpu_07.txt" 2>&1 || status=1
 grep -E '^[0-9]+%: Checks|^skipped|^summary|^determinism' "$OUT/test_gpu_07.txt"
 grep -E ':F:|:E:' "$OUT/test_gpu_07.txt" | head -20
 
+# step 08: the table in four type x layout cases, side by side (one process each)
+for c in special fp16_bhsd fp16_bshd bf16_bhsd bf16_bshd; do
+  CK_RUN_CASE=$c build/bin/test_gpu_08 > "$OUT/test_gpu_08_$c.txt" 2>&1 &
+done
+for j in $(jobs -p); do wait "$j" || status=1; done
+cat "$OUT"/test_gpu_08_*.txt > "$OUT/test_gpu_08.txt"
+grep -E '^[0-9]+%: Checks|^skipped|^summary' "$OUT/test_gpu_08.txt"
+grep -E ':F:|:E:' "$OUT/test_gpu_08.txt" | head -20
+
+el "step 08 from compute_75 PTX (the sm_75 path: m16n8k8, fp16; bf16 is exit 3)"
+# Every CUDA object of this build carries compute_75 PTX and sm_75 code
+# only, so the driver JIT-compiles the PTX for this GPU: step 08 sees
+# ptxVersion 75 and takes its Turing path. Its speed here says nothing
+# about a Turing GPU.
+NVCC_APPEND_FLAGS="-gencode arch=compute_75,code=compute_75" \
+  make -j"$(nproc)" GPU_ARCHS=75 BUILD=build/sm75 build/sm75/bin/08_tc_mma > "$OUT/build_sm75.txt" 2>&1 \
+  || { tail -30 "$OUT/build_sm75.txt"; status=1; }
+: > "$OUT/sm75.txt"
+for sh in "--heads 4 --kv-heads 2 --seq 203 --seq-k 113 --dim 64 --causal" \
+          "--heads 2 --kv-heads 1 --seq 113 --seq-k 203 --dim 128" \
+          "--batch 2 --heads 3 --seq 31 --dim 32 --causal --layout bshd" \
+          "--heads 2 --seq 1023 --seq-k 1024 --dim 128 --causal"; do
+  # shellcheck disable=SC2086 # $sh is a word list
+  out=$(build/sm75/bin/08_tc_mma --dtype fp16 $sh 2>&1); rc=$?
+  echo "fp16 [$sh] rc=$rc $(echo "$out" | tail -n 1)" >> "$OUT/sm75.txt"
+  [ $rc -eq 0 ] || status=1
+done
+out=$(build/sm75/bin/08_tc_mma --dtype bf16 --dim 64 2>&1); rc=$?
+echo "bf16 rc=$rc (3 expected) $out" >> "$OUT/sm75.txt"
+{ [ $rc -eq 3 ] && echo "$out" | grep -q compute_75; } || status=1
+for c in "" "--causal"; do
+  # shellcheck disable=SC2086 # $c is empty or one flag
+  build/sm75/bin/08_tc_mma --dtype fp16 --heads 32 --seq 4096 --dim 128 $c --bench --no-check 2>&1 \
+    | grep '^result:' | sed 's/^/sm75 path, JIT on this GPU (not a T4 figure): /' >> "$OUT/sm75.txt"
+done
+cat "$OUT/sm75.txt"
+
 el "compute-sanitizer"
 shapes=("--heads 4 --kv-heads 2 --seq 203 --seq-k 113 --dim 64 --causal"
         "--heads 2 --kv-heads 1 --seq 113 --seq-k 203 --dim 128"
@@ -43,13 +81,14 @@ shapes=("--heads 4 --kv-heads 2 --seq 203 --seq-k 113 --dim 64 --causal"
         "--batch 2 --heads 2 --seq 1 --seq-k 203 --dim 64")
 : > "$OUT/sanitizer.txt"
 for tool in memcheck racecheck initcheck synccheck; do
-  for s in build/bin/0[4-9]_* "build/bin/07_backward --deterministic"; do
+  for s in build/bin/0[4-7]_* "build/bin/07_backward --deterministic" \
+           "build/bin/08_tc_mma --dtype fp16" "build/bin/08_tc_mma --dtype bf16 --layout bshd"; do
     for sh in "${shapes[@]}"; do
       # shellcheck disable=SC2086 # $s and $sh are word lists
       log=$(compute-sanitizer --tool $tool --error-exitcode 9 $s $sh 2>&1); rc=$?
       summary=$(echo "$log" | grep -E "ERROR SUMMARY|RACECHECK SUMMARY" | tail -n 1)
       verdict=$(echo "$log" | grep -E "^(PASS|FAIL)$" | tail -n 1)
-      echo "$tool $(basename "$s") [$sh] rc=$rc $verdict $summary" >> "$OUT/sanitizer.txt"
+      echo "$tool $(basename "${s%% *}")${s#"${s%% *}"} [$sh] rc=$rc $verdict $summary" >> "$OUT/sanitizer.txt"
       [ $rc -eq 0 ] || { status=1; echo "$log" | head -40 >> "$OUT/sanitizer_failures.txt"; }
     done
   done
@@ -71,6 +110,13 @@ for s in 04_standard_cublas 05_smem_fa1 06_fa2_warp; do
     done
   done
 done | tee "$OUT/timing.txt"
+for d in 64 128; do
+  for c in "" "--causal"; do
+    # shellcheck disable=SC2086 # $c is empty or one flag
+    build/bin/08_tc_mma --dtype fp16 --heads 32 --seq 4096 --dim $d $c --bench --no-check 2>&1 | grep '^result:' \
+      | sed -E 's/.*step=([0-9]+).* D=([0-9]+) causal=([01]) .*ms=([0-9.]+) tflops=([0-9.]+).*/step \1 fp16 D=\2 causal=\3 ms=\4 tflops=\5/'
+  done
+done | tee -a "$OUT/timing.txt"
 
 el "done"
 git log -1 --format='commit %H' 2>/dev/null || cat .snap/COMMIT 2>/dev/null || true
