@@ -7,7 +7,7 @@
 # left out of both until the benchmark times typed steps.
 STEP_BASE       := 06
 STEP_IDEA       := kernel.cuh
-STEP_SRCS       := launch.cu
+STEP_SRCS       := launch.cu fragment.c
 STEP_MAIN       := launch.cu
 STEP_KIND       := typed
 STEP_INTRODUCES := common/device/mma.cuh
