@@ -134,10 +134,15 @@ static int launch08(const attn_params *pp, cudaStream_t stream)
 /** Step 08's caps: fp16 and bf16, any strides, head dims 32, 64, 128. */
 #define CAPS08 {(1u << ATTN_F16) | (1u << ATTN_BF16), ATTN_FEAT_STRIDES, 32, 128, dims08}
 
-/*
- * Q, O: [B, Hq, Sq, D] and K, V: [B, Hkv, Sk, D] by their strides (BHSD,
- * BSHD, …), fp16 or bf16, all four of one type; LSE fp32 [B, Hq, Sq].
- * workspace: none (attn08_workspace_bytes() is 0).
+/**
+ * Step 08's entry point: the FlashAttention-2 forward on tensor cores.
+ * @p pp: Q, O [B, Hq, Sq, D] and K, V [B, Hkv, Sk, D] as device tensors by
+ * their strides (BHSD, BSHD, …), fp16 or bf16, all four of one type; LSE
+ * fp32 [B, Hq, Sq], contiguous. Head dims 32, 64, 128. @p workspace: none
+ * (attn08_workspace_bytes() is 0). Launches on @p stream and returns 0, 2
+ * (the problem or the descriptor is refused) or 3 (bf16 on code built for
+ * compute_75, too little shared memory, a CUDA call failed), with
+ * attn_last_error() set.
  */
 extern "C" int attn08_forward(const attn_params *pp, void *workspace, struct CUstream_st *stream)
 {
