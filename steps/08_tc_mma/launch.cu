@@ -167,7 +167,7 @@ extern "C" int attn08_forward(const attn_params *pp, void *workspace, struct CUs
 /** Step 08's descriptor: what the driver and the test suites run. */
 extern "C" const attn_step attn08_step = {
     "08", "tc_mma", 1, NULL, NULL, attn08_workspace_bytes, NULL, attn_gpu_run, CAPS08,
-    attn08_forward};
+    attn08_forward, ATTN_KIND_FORWARD, NULL, NULL, NULL};
 
 #ifdef ATTN_STEP_MAIN
 int main(int argc, char **argv) { return attn_step_main(argc, argv, &attn08_step); }

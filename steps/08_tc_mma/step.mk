@@ -2,14 +2,10 @@
 # Its kernels also carry compute_75 PTX where GPU_ARCHS has 75, so that the
 # sm_75 path (m16n8k8, fp16 only) can be run, JIT-compiled by the driver, on
 # a later GPU: `make GPU_ARCHS=75 build/bin/08_tc_mma` (notes/08_tc_mma.md).
-# STEP_KIND is `typed`: the benchmark's registry lists forward steps on
-# float pointers (gpu_forward) and backward steps; a params_forward step is
-# left out of both until the benchmark times typed steps.
 STEP_BASE       := 06
 STEP_IDEA       := kernel.cuh
 STEP_SRCS       := launch.cu fragment.c
 STEP_MAIN       := launch.cu
-STEP_KIND       := typed
 STEP_INTRODUCES := common/device/mma.cuh
 ifneq ($(filter 75,$(GPU_ARCHS)),)
 $(OBJ)/steps/08_tc_mma/%.o: export NVCC_APPEND_FLAGS = -gencode arch=compute_75,code=compute_75
