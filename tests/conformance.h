@@ -119,10 +119,23 @@ int conf_check_step(const attn_step *step, const attn_step *prev,
  * bound on |O − O_prev| is the sum of the two steps' allowances. An
  * element left unwritten reads as ATTN_POISON rounded to @p t.
  */
+/**
+ * For a step that stores the scaled logits S in a 16-bit type (step 04 at
+ * fp16/bf16, whose S goes through device memory): @p u is that type's unit
+ * roundoff (2^-11 fp16, 2^-8 bf16), and conf_check_step_at() then allows,
+ * on top of its rule, (e^{2u·Smax} − 1) · max|V|, Smax the largest
+ * |scale · q_i · k_j| a checked row sees: a relative error u in every
+ * logit moves every P by at most that factor. 0 (the default) turns it off.
+ * The rule of the design page is for kernels that keep S in fp32; this is
+ * what storing S costs, not a looser rule for them.
+ */
+void conf_set_s_rounding(double u);
+
 /** What one check measured: the numbers behind its verdict. */
 typedef struct {
     double max_abs; /**< max |O − O_oracle| of the step */
-    double allowed; /**< what the rule allowed: 2 × the baseline's + atol */
+    double allowed; /**< what was allowed: the rule, plus conf_set_s_rounding()'s allowance */
+    double rule;    /**< the rule alone: 2 × the baseline's + 1e-4 (1e-6 at fp32) */
     double lse_err; /**< LSE error, relative (attn_lse_err()) */
     double vs_prev; /**< max |O − O_prev|, or −1 when no prior step ran */
 } conf_result;

@@ -7,10 +7,13 @@
  * 06 on the same rounded inputs; strides no layout flag makes (odd, and a
  * base that is not 16-byte aligned) through the entry point itself, equal
  * bit for bit to the BHSD run; an infinity in a V row that only some rows
- * see; the refusals (exit 2).
+ * see; the refusals (exit 2). And step 04 at fp16/bf16, the standard
+ * attention step 08 is timed against, over the same table: its
+ * semantics, and its error reported against the rule it cannot meet.
  *
  *     build/bin/test_gpu_08                      the suite; ends with the worst error per case
  *     CK_RUN_CASE=fp16_bshd build/bin/test_gpu_08    one type and layout
+ *     CK_RUN_CASE=step04_fp16 build/bin/test_gpu_08  step 04 at fp16
  *     build/bin/test_gpu_08 --bench [N,N,…] [D,D,…]  TFLOP/s of 08 (fp16, bf16) beside 06 and 04
  *
  * Runs without fork (CUDA does not survive fork()). Where there is no
@@ -85,6 +88,34 @@ static int same_bits(float a, float b)
     memcpy(&y, &b, sizeof y);
     return x == y;
 }
+
+/* Step 04 at fp16 / bf16 (S and P stored in the type), over the table in
+ * BHSD: every element written, NaN exactly where the inputs put it, rows
+ * that see no key O = 0 and LSE = -inf, and O within the rule plus what
+ * storing S in the type can cost (conf_set_s_rounding). Its error against
+ * the rule alone is reported in the summary. */
+static double worst04_rule[2];
+static int runs04[2];
+
+static void check04(int i, int c)
+{
+    attn_problem p;
+    conf_kind kind;
+    conf_case(i, &p, &kind);
+    conf_set_s_rounding(c ? 0x1p-8 : 0x1p-11);
+    const int skipped = conf_check_step_at(&attn04_step, NULL, &p, kind, 40000u + 1000u * c + i,
+                                           TYPES[c], ATTN_LAYOUT_BHSD);
+    conf_set_s_rounding(0.0);
+    if (skipped)
+        return;
+    worst04_rule[c] = fmax(worst04_rule[c], conf_last()->max_abs / conf_last()->rule);
+    runs04[c]++;
+}
+
+START_TEST(test_04_fp16) { check04(_i, 0); }
+END_TEST
+START_TEST(test_04_bf16) { check04(_i, 1); }
+END_TEST
 
 /* Run step 08 through the GPU runner; its exit code, the message in msg. */
 static int run08(const attn_problem *p, attn_dtype t, attn_layout layout, const float *q,
@@ -290,7 +321,13 @@ static Suite *suite_08(void)
         tcase_add_loop_test(tc, tests[c], 0, conf_case_count());
         suite_add_tcase(s, tc);
     }
-    TCase *tc = tcase_create("special");
+    TCase *tc = tcase_create("step04_fp16");
+    tcase_add_loop_test(tc, test_04_fp16, 0, conf_case_count());
+    suite_add_tcase(s, tc);
+    tc = tcase_create("step04_bf16");
+    tcase_add_loop_test(tc, test_04_bf16, 0, conf_case_count());
+    suite_add_tcase(s, tc);
+    tc = tcase_create("special");
     tcase_add_test(tc, test_refusals);
     tcase_add_loop_test(tc, test_odd_strides, 0, 2);
     tcase_add_loop_test(tc, test_inf_in_v, 0, 2);
@@ -394,5 +431,10 @@ int main(int argc, char **argv)
             printf("summary %s: %d cases, worst max_abs_err / allowed %.3f, worst lse_err %.2e, "
                    "worst |O_08 - O_06| %.2e\n",
                    COMBO[c], runs[c], worst[c], worst_lse[c], worst_prev[c]);
+    for (int c = 0; c < 2; c++)
+        if (runs04[c])
+            printf("summary step 04 %s (S stored in the type): %d cases, worst max_abs_err / "
+                   "(2 x baseline + 1e-4) %.2f\n",
+                   attn_dtype_name(TYPES[c]), runs04[c], worst04_rule[c]);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
