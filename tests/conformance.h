@@ -125,7 +125,8 @@ int conf_check_step(const attn_step *step, const attn_step *prev,
  * roundoff (2^-11 fp16, 2^-8 bf16), and conf_check_step_at() then allows,
  * on top of its rule, (e^{2u·Smax} − 1) · max|V|, Smax the largest
  * |scale · q_i · k_j| a checked row sees: a relative error u in every
- * logit moves every P by at most that factor. 0 (the default) turns it off.
+ * logit moves every P by at most that factor; the LSE tolerance gets u·Smax
+ * more (the LSE moves by at most that). 0 (the default) turns it off.
  * The rule of the design page is for kernels that keep S in fp32; this is
  * what storing S costs, not a looser rule for them.
  */

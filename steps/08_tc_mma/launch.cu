@@ -29,10 +29,13 @@
  *
  * | path | D | warps | Br × Bc | shared memory |
  * |---|---|---|---|---|
- * | sm_80+ | 32 | 8 | 128 × 64 | 20 KB |
- * | sm_80+ | 64 | 8 | 128 × 64 | 36 KB |
- * | sm_80+ | 128 | 4 | 64 × 64 | 52 KB |
- * | sm_75 | 32, 64, 128 | 4 | 64 × 64 | 10, 27, 52 KB (each checked ≤ 64 KB at compile time) |
+ * | sm_80+ | 32, 64, 128 | 4 | 64 × 64 | 15, 27, 51 KiB |
+ * | sm_75 | 32, 64, 128 | 4 | 64 × 64 | 15, 27, 51 KiB (each checked ≤ 64 KiB at compile time) |
+ *
+ * The two rows are one tile today: 8 warps (Br = 128) measured slower on
+ * the H200 at D = 64 and not faster at D = 128 (notes/08_tc_mma.md, how
+ * the tile was chosen). They are kept apart because the sm_75 row is a
+ * limit (64 KB) and the other a measurement.
  *
  * Registers per thread and spills (zero) are in notes/08_tc_mma.md, from
  * `-Xptxas -v`.
@@ -79,12 +82,19 @@ static_assert(smem08(32, NW_SM75) <= 64 * 1024 && smem08(64, NW_SM75) <= 64 * 10
                   smem08(128, NW_SM75) <= 64 * 1024,
               "the sm_75 tiles must fit 64 KB of shared memory");
 
-/** Warps per block on sm_80 and later, by head dim (the table in the file comment). */
+/** Warps per block on sm_80 and later, by head dim (the table in the file
+ *  comment); ATTN08_NW_OVERRIDE, defined at compile time, replaces it (to
+ *  measure other tiles, notes/08_tc_mma.md). */
 static int nw08(int D, int sm75)
 {
+    (void)D;
     if (sm75)
         return NW_SM75;
-    return D <= 64 ? 8 : 4;
+#ifdef ATTN08_NW_OVERRIDE
+    return ATTN08_NW_OVERRIDE;
+#else
+    return 4;
+#endif
 }
 
 /** Launch fa2_kernel<D, BF16> for @p pp: the path from the code the driver
