@@ -366,7 +366,7 @@ static int bench(int argc, char **argv)
     const attn_step *steps[6] = {&attn08_step, &attn08_step, &attn06_step,
                                  &attn04_step, &attn04_step, &attn04_step};
     const attn_dtype types[6] = {ATTN_F16, ATTN_BF16, ATTN_F32, ATTN_F32, ATTN_F16, ATTN_BF16};
-    attn_bench_opts bo = {2, 10, 400.0};
+    attn_bench_opts bo = {1, 10, 250.0};
     const int total_rows = 16384, H = 32;
     printf("bench: B = %d / N, Hq = Hkv = %d, Sq = Sk = N; ms median of up to %d runs after %d "
            "warm-up, L2 flushed; TFLOP/s by 4·B·Hq·N²·D (halved when causal)\n",
