@@ -36,8 +36,9 @@ build/bin/test_gpu_07 > "$OUT/test_gpu_07.txt" 2>&1 || status=1
 grep -E '^[0-9]+%: Checks|^skipped|^summary|^determinism' "$OUT/test_gpu_07.txt"
 grep -E ':F:|:E:' "$OUT/test_gpu_07.txt" | head -20
 
-# step 08: the table in four type x layout cases, side by side (one process each)
-for c in special fp16_bhsd fp16_bshd bf16_bhsd bf16_bshd; do
+# step 08: the table in four type x layout cases, and step 04 at fp16 and bf16,
+# side by side (one process each)
+for c in special fp16_bhsd fp16_bshd bf16_bhsd bf16_bshd step04_fp16 step04_bf16; do
   CK_RUN_CASE=$c build/bin/test_gpu_08 > "$OUT/test_gpu_08_$c.txt" 2>&1 &
 done
 for j in $(jobs -p); do wait "$j" || status=1; done
