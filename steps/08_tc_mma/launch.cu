@@ -47,7 +47,9 @@
  * exit 3. Which code the driver loaded decides, not the device: the host
  * asks cudaFuncGetAttributes() for the kernel's ptxVersion, and code from
  * compute_75 PTX (a Turing build, or that PTX JIT-compiled on a later GPU)
- * takes the sm_75 tiles and refuses bf16.
+ * takes the sm_75 tiles and refuses bf16. So does a GPU newer than every
+ * architecture the build names (no SASS fits; the compute_75 PTX is JIT-
+ * compiled): build for it to get the m16n8k16 path there.
  *
  * **Limits.** Head dims 32, 64 and 128 only (exit 2 otherwise). Operands
  * reach registers by plain 32-bit and 16-bit shared-memory loads (ldmatrix
