@@ -261,6 +261,18 @@ int attn06_forward(const attn_problem *p, const float *q, const float *k,
                    const float *v, float *o, float *lse, void *workspace,
                    struct CUstream_st *stream);
 
+/** Step 04 on attn_params: --dtype fp32 | fp16 | bf16 (16-bit operands, fp32
+ *  compute, S and P stored in the type); contiguous BHSD device tensors. */
+int attn04_forward_params(const attn_params *pp, void *workspace, struct CUstream_st *stream);
+
+/* ---- steps 08 on: attn_params ------------------------------------------- */
+
+/** Device workspace step 08 needs: none (0). */
+size_t attn08_workspace_bytes(const attn_problem *p);
+/** Step 08: the FlashAttention-2 forward on tensor cores (mma.sync), fp16 or
+ *  bf16 device tensors by their strides, LSE fp32; head dims 32, 64, 128. */
+int attn08_forward(const attn_params *pp, void *workspace, struct CUstream_st *stream);
+
 /* ---- step 07: backward with recomputation ------------------------------ */
 
 /**

@@ -28,7 +28,8 @@ void attn_print_usage(FILE *f, const char *prog)
         "inputs and outputs (.npy, BHSD):\n"
         "  --q F --k F --v F  read Q, K, V (all three or none; shape from the files)\n"
         "  --do F             upstream gradient (backward steps)\n"
-        "  --dtype T          fp32 | fp16 | bf16, where the step offers them (default fp32)\n"
+        "  --dtype T          fp32 | fp16 | bf16, where the step offers them (default: the\n"
+        "                     step's first: fp32, or fp16 for a 16-bit-only step)\n"
         "  --layout L         bhsd | bshd: the tensors' layout in memory, where the step\n"
         "                     takes strides (files are always BHSD; default bhsd)\n"
         "  --deterministic    backward: bitwise-reproducible dQ\n"
@@ -82,7 +83,7 @@ static int parse_args(int argc, char **argv, attn_opts *o, FILE *help_out, char 
     memset(o, 0, sizeof *o);
     o->prob = (attn_problem){1, 4, 0, 256, 0, 64, 0, 0.0f};
     o->seed = 1;
-    o->dtype = "fp32";
+    o->dtype = NULL; /* not given: the step's first type (attn_step_default_dtype) */
     o->check = 1;
     o->warmup = 3;
     o->iters = 20;

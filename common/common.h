@@ -323,7 +323,7 @@ typedef struct {
     const char *dq_path;   /**< --dq */
     const char *dk_path;   /**< --dk */
     const char *dv_path;   /**< --dv */
-    const char *dtype;     /**< --dtype: "fp32" (default), "fp16", "bf16" */
+    const char *dtype;     /**< --dtype: "fp32", "fp16", "bf16"; NULL: the step's first type */
     attn_layout layout;    /**< --layout: BHSD (default) or BSHD */
     int deterministic;     /**< --deterministic */
     int deterministic_given; /**< --deterministic given at all (=0 too) */
@@ -480,6 +480,7 @@ extern const attn_step attn04_step; /**< step 04: standard attention with cuBLAS
 extern const attn_step attn05_step; /**< step 05: FlashAttention-1 kernel */
 extern const attn_step attn06_step; /**< step 06: FlashAttention-2 kernel */
 extern const attn_step attn07_step; /**< step 07: the backward with recomputation (GPU) */
+extern const attn_step attn08_step; /**< step 08: tensor cores, mma.sync (fp16/bf16) */
 /** Step 07's baseline: the stored-P standard backward with cuBLAS. */
 extern const attn_step attn07_standard_step;
 

@@ -504,8 +504,9 @@ int attn_step_main(int argc, char **argv, const attn_step *step)
     attn_outputs_init(&outs);
     if (rc)
         goto fail;
-    /* the step's element type and layout: fp32 BHSD unless its caps say more */
-    const int t = attn_dtype_parse(opt.dtype);
+    /* the step's element type (--dtype, or the first it takes: fp32 for the
+     * float steps) and layout (BHSD unless --layout) */
+    const int t = opt.dtype ? attn_dtype_parse(opt.dtype) : (int)attn_step_default_dtype(step);
     const attn_dtype dt = t < 0 ? ATTN_F32 : (attn_dtype)t; /* the parser allows known names only */
     if ((rc = attn_step_takes(step, dt, opt.layout, msg, sizeof msg)))
         goto fail;

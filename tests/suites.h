@@ -16,6 +16,7 @@ Suite *suite_step01(void);
 Suite *suite_step02(void);
 Suite *suite_step03(void);
 Suite *suite_step07(void);
+Suite *suite_step08(void);
 Suite *suite_precision(void);
 
 /*

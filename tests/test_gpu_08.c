@@ -27,9 +27,6 @@
 
 #include "conformance.h"
 
-extern const attn_step attn08_step; /* steps/08_tc_mma/launch.cu */
-int attn08_forward(const attn_params *pp, void *workspace, struct CUstream_st *stream);
-
 /* The four CUDA runtime calls the strided test needs, declared here: the
  * suites are C, built without the CUDA headers, and link the runtime.
  * (cudaError_t and cudaMemcpyKind are enums: int on this ABI.) */
