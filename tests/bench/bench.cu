@@ -17,6 +17,9 @@
  *
  * What is timed
  *   - steps 04, 05, 06: the forward, step->gpu_forward() on device buffers;
+ *   - steps 08 on (typed entry points): step->params_forward() on 16-bit
+ *     copies of the same inputs, in the first type the step takes (fp16
+ *     for step 08; the CSV's dtype column says which), contiguous BHSD;
  *   - step 07: the backward, attn07_step.gpu_backward(). Its forward
  *     (attn07_step.forward, step 06) runs once per shape first, untimed,
  *     for the O and LSE the backward reads (its own O and LSE buffers, so
@@ -87,6 +90,8 @@
  * whose one run would be longer. tests/bench/bench.mk builds it;
  * `build/bin/bench --help` lists the flags.
  */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <errno.h>
@@ -186,8 +191,9 @@ static cudaError_t dev_fill_normal(float *x, size_t n, uint64_t seed, int stream
 
 /** One implementation timed: a forward step, or a backward step. */
 typedef struct {
-    const attn_step *fwd;     /**< forward step: gpu_forward is timed (else NULL) */
+    const attn_step *fwd;     /**< forward step: gpu_forward (or params_forward) is timed */
     const attn_step *bwd;     /**< backward step: forward untimed, gpu_backward timed */
+    attn_dtype dt;            /**< the element type it runs in (fp32 unless typed) */
 } impl;
 
 /** Room for implementations (the registry's GPU steps). */
@@ -206,10 +212,11 @@ static void collect_impls(void)
     N_IMPLS = 0;
     for (int i = 0; attn_gpu_steps[i] && N_IMPLS < MAX_IMPLS; i++) {
         const attn_step *s = attn_gpu_steps[i];
-        if (s->kind == ATTN_KIND_FORWARD && !s->gpu_forward)
-            continue; /* a typed entry point only (steps 08 on): timed by its suite's
-                         --bench for now (build/bin/test_gpu_08 --bench) */
-        IMPLS[N_IMPLS++] = s->kind == ATTN_KIND_BACKWARD ? impl{NULL, s} : impl{s, NULL};
+        if (s->kind == ATTN_KIND_FORWARD && !s->gpu_forward && !s->params_forward)
+            continue;
+        /* a typed step runs in the first type it takes (fp16 for step 08) */
+        const attn_dtype dt = s->gpu_forward ? ATTN_F32 : attn_step_default_dtype(s);
+        IMPLS[N_IMPLS++] = s->kind == ATTN_KIND_BACKWARD ? impl{NULL, s, ATTN_F32} : impl{s, NULL, dt};
     }
     for (int a = 1; a < N_IMPLS; a++) /* insertion sort by id: a handful of steps */
         for (int b = a; b > 0 && strcmp(impl_id(&IMPLS[b - 1]), impl_id(&IMPLS[b])) > 0; b--) {
@@ -276,6 +283,8 @@ typedef struct {
     float *dout;          /**< dO (stream DO), step 07 only */
     float *o_b, *lse_b;   /**< step 07's forward outputs, read by its backward */
     float *dq, *dk, *dv;  /**< step 07's gradients */
+    void *q16, *k16, *v16, *o16; /**< 16-bit copies of Q, K, V and O, for typed steps */
+    attn_dtype dt16;      /**< the type q16, k16, v16 hold now (ATTN_F32: none yet) */
     void *ws;             /**< the one workspace */
     size_t ws_bytes;      /**< its size: the largest need that fit */
     void *flush;          /**< the L2 flush buffer (2 x L2), or NULL */
@@ -293,6 +302,11 @@ static int impl_run(const impl *m, const attn_problem *p, const bufs *b, int det
                     int bwd_forward)
 {
     attn_clear_error();
+    if (m->fwd && !m->fwd->gpu_forward) { /* typed: the 16-bit copies, contiguous BHSD */
+        attn_params pp;
+        attn_params_init(&pp, p, m->dt, b->q16, b->k16, b->v16, b->o16, b->lse);
+        return m->fwd->params_forward(&pp, fwd_ws_bytes(m->fwd, p) ? b->ws : NULL, b->stream);
+    }
     if (m->fwd)
         return m->fwd->gpu_forward(p, b->q, b->k, b->v, b->o, b->lse,
                                    fwd_ws_bytes(m->fwd, p) ? b->ws : NULL, b->stream);
@@ -659,7 +673,8 @@ static int write_csv(const char *path, const table *t)
             continue;
         fprintf(f, "%s,", impl_id(m));
         csv_field(f, impl_name(m), 0);
-        fprintf(f, "gpu,fp32,%d,%d,%d,%d,%d,%d,%d,", r->p.batch, r->p.heads_q, r->p.heads_kv,
+        fprintf(f, "gpu,%s,%d,%d,%d,%d,%d,%d,%d,", attn_dtype_name(m->dt), r->p.batch,
+                r->p.heads_q, r->p.heads_kv,
                 r->p.seqlen_q, r->p.seqlen_k, r->p.head_dim, r->p.causal);
         if (!strcmp(r->status, "ok"))
             fprintf(f, "%.4f,%.4f,%zu,%d,", r->ms, r->tflops, r->extra_bytes, r->runs);
@@ -874,6 +889,56 @@ typedef struct {
     size_t qe, kve, le;
 } sizes;
 
+/** fp32 → fp16, round to nearest even. */
+static __device__ __forceinline__ void put16(__half *d, float x) { *d = __float2half_rn(x); }
+/** fp32 → bf16, round to nearest even. */
+static __device__ __forceinline__ void put16(__nv_bfloat16 *d, float x)
+{
+    *d = __float2bfloat16_rn(x);
+}
+
+/** fp32 → @p T (__half or __nv_bfloat16): the typed steps' inputs. */
+template <class T>
+static __global__ void to_16bit_kernel(T *dst, const float *src, size_t n)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        put16(dst + i, src[i]);
+}
+
+/** Convert @p n floats at @p src into @p dst as type @p t (fp16 or bf16). */
+static cudaError_t dev_to_16bit(void *dst, const float *src, size_t n, attn_dtype t,
+                                cudaStream_t s)
+{
+    const unsigned blocks = (unsigned)((n + 255) / 256 < 65536 ? (n + 255) / 256 : 65536);
+    if (n == 0)
+        return cudaSuccess;
+    if (t == ATTN_F16)
+        to_16bit_kernel<__half><<<blocks, 256, 0, s>>>((__half *)dst, src, n);
+    else
+        to_16bit_kernel<__nv_bfloat16><<<blocks, 256, 0, s>>>((__nv_bfloat16 *)dst, src, n);
+    return cudaGetLastError();
+}
+
+/**
+ * Make b->q16, b->k16, b->v16 hold the inputs in type @p t (converted from
+ * the float inputs, whole buffers: the prefix of a converted tensor is the
+ * converted prefix). Outside any timed region. 0, or 3 with @p msg.
+ */
+static int use_16bit(bufs *b, const sizes *s, attn_dtype t, char *msg, size_t n)
+{
+    int rc = 0;
+    if (b->dt16 == t)
+        return 0;
+    if ((rc = HOST_CALL(dev_to_16bit(b->q16, b->q, s->qe, t, b->stream), msg, n)) ||
+        (rc = HOST_CALL(dev_to_16bit(b->k16, b->k, s->kve, t, b->stream), msg, n)) ||
+        (rc = HOST_CALL(dev_to_16bit(b->v16, b->v, s->kve, t, b->stream), msg, n)) ||
+        (rc = HOST_CALL(cudaStreamSynchronize(b->stream), msg, n)))
+        return rc;
+    b->dt16 = t;
+    return 0;
+}
+
 /** Allocate @p count floats into *@p ptr; false when it did not fit. */
 static bool alloc_f(float **ptr, size_t count)
 {
@@ -884,10 +949,19 @@ static bool alloc_f(float **ptr, size_t count)
  * The tensors at the largest shape (the backward's only when step 07 runs)
  * and the inputs drawn into them. 0, or 3 with @p msg.
  */
-static int alloc_tensors(bufs *b, const sizes *s, int with_bwd, uint64_t seed, char *msg,
-                         size_t n)
+static int alloc_tensors(bufs *b, const sizes *s, int with_bwd, int with_16, uint64_t seed,
+                         char *msg, size_t n)
 {
     int rc = 0;
+    /* 16-bit copies of Q, K, V and O where a typed step runs */
+    if (with_16 && (attn_dev_alloc(&b->q16, s->qe * 2) != cudaSuccess ||
+                    attn_dev_alloc(&b->k16, s->kve * 2) != cudaSuccess ||
+                    attn_dev_alloc(&b->v16, s->kve * 2) != cudaSuccess ||
+                    attn_dev_alloc(&b->o16, s->qe * 2) != cudaSuccess)) {
+        snprintf(msg, n, "out of device memory for the 16-bit tensors of the largest shape: "
+                 "needed %zu bytes", (2 * s->qe + 2 * s->kve) * 2);
+        return ATTN_EXIT_RESOURCE;
+    }
     const size_t need =
         (2 * s->qe + 2 * s->kve + s->le + (with_bwd ? 3 * s->qe + 2 * s->kve + s->le : 0)) *
         sizeof(float);
@@ -954,6 +1028,7 @@ static void free_bufs(bufs *b)
     float *fs[] = {b->q, b->k, b->v, b->o, b->lse, b->dout, b->o_b, b->lse_b, b->dq, b->dk, b->dv};
     for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++)
         (void)cudaFree(fs[i]);
+    (void)cudaFree(b->q16), (void)cudaFree(b->k16), (void)cudaFree(b->v16), (void)cudaFree(b->o16);
     (void)cudaFree(b->ws);
     (void)cudaFree(b->flush);
     if (b->ev0)
@@ -1086,6 +1161,7 @@ int main(int argc, char **argv)
     sizes s = {0, 0, 0};
     size_t *needs = NULL;
     int n_needs = 0, with_bwd = 0, dev = 0, l2 = 0;
+    attn_dtype dt16 = ATTN_F32; /* the 16-bit type of the typed steps in this run */
     char csv[4200], steps_txt[64] = "";
     cudaDeviceProp prop;
     memset(&b, 0, sizeof b);
@@ -1104,6 +1180,16 @@ int main(int argc, char **argv)
         if (!o.use[m])
             continue;
         with_bwd |= IMPLS[m].bwd != NULL;
+        if (IMPLS[m].dt != ATTN_F32) {
+            /* one 16-bit copy of the inputs serves every typed step: one type a run */
+            if (dt16 != ATTN_F32 && IMPLS[m].dt != dt16) {
+                snprintf(msg, sizeof msg, "--steps: typed steps of two 16-bit types in one run "
+                         "(give them in separate runs)");
+                rc = ATTN_EXIT_BAD_INPUT;
+                goto done;
+            }
+            dt16 = IMPLS[m].dt;
+        }
         snprintf(steps_txt + strlen(steps_txt), sizeof steps_txt - strlen(steps_txt), "%s%s",
                  steps_txt[0] ? "," : "", impl_id(&IMPLS[m]));
         for (int di = 0; di < o.n_dims; di++)
@@ -1132,7 +1218,8 @@ int main(int argc, char **argv)
         b.flush_bytes = 2 * (size_t)l2;
     else
         printf("notice: no L2 flush buffer (L2 %d bytes): timed runs may find data cached\n", l2);
-    if ((rc = alloc_tensors(&b, &s, with_bwd, o.seed, msg, sizeof msg)))
+    if ((rc = alloc_tensors(&b, &s, with_bwd, dt16 != ATTN_F32, o.seed, msg, sizeof msg)) ||
+        (dt16 != ATTN_F32 && (rc = use_16bit(&b, &s, dt16, msg, sizeof msg))))
         goto done;
     alloc_workspace(&b, needs, n_needs);
 
@@ -1153,7 +1240,8 @@ int main(int argc, char **argv)
     printf(" causal");
     for (int i = 0; i < o.n_causals; i++)
         printf("%c%d", i ? ',' : '=', o.causals[i]);
-    printf(" B=%d Hq=Hkv=%d fp32\n", o.batch, o.heads);
+    printf(" B=%d Hq=Hkv=%d fp32%s%s\n", o.batch, o.heads, dt16 != ATTN_F32 ? " (typed steps: " : "",
+           dt16 != ATTN_F32 ? (dt16 == ATTN_F16 ? "fp16)" : "bf16)") : "");
     printf("bench: per step and point up to %d warm-up and %d timed runs, %g ms cap each; "
            "workspace %.3g GiB; seed %llu%s\n",
            o.warmup, o.iters, o.max_ms, b.ws_bytes / 1073741824.0, (unsigned long long)o.seed,
