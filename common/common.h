@@ -277,12 +277,21 @@ typedef struct {
     size_t nan_missing; /**< ref NaN where x is not NaN */
     size_t inf_mismatch;/**< an infinity in one that the other does not share */
     size_t n;           /**< elements compared */
+    size_t worst_at;    /**< index of the max_abs element (SIZE_MAX: none) */
+    size_t first_bad;   /**< index of the first NaN or inf mismatch (SIZE_MAX: none) */
 } attn_err;
 
 /** Compare @p x with @p ref element by element (NaN- and ±inf-aware). */
 attn_err attn_compare(const float *x, const double *ref, size_t n);
 /** Compare two float32 results (a step against the prior step). */
 attn_err attn_compare_f32(const float *x, const float *ref, size_t n);
+/**
+ * Where element @p idx of a tensor of @p p lies, in words a student can
+ * look up: "batch b, head h, row i, column d". @p kv: a K/V-shaped tensor
+ * ([B, Hkv, Sk, D]); else Q/O-shaped ([B, Hq, Sq, D]). @p cols: D, or 1
+ * for LSE ([B, Hq, Sq]; no column then). Returns @p buf.
+ */
+const char *attn_where(const attn_problem *p, int kv, int cols, size_t idx, char *buf, size_t n);
 /** Max over elements of |lse - ref| / (1 + |ref|); -inf == -inf is 0. */
 double attn_lse_err(const float *lse, const double *ref, size_t n);
 

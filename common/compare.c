@@ -6,13 +6,19 @@
 #include "common.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 
 attn_err attn_compare(const float *x, const double *ref, size_t n)
 {
     attn_err e = {0};
+    e.worst_at = e.first_bad = SIZE_MAX;
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
         double a = x[i], b = ref[i];
+        const int bad = isnan(b) ? !isnan(a) : isnan(a) || ((isinf(a) || isinf(b)) && a != b);
+        if (bad && e.first_bad == SIZE_MAX)
+            e.first_bad = i;
         if (isnan(b)) {
             e.nan_missing += !isnan(a);
             continue;
@@ -26,8 +32,8 @@ attn_err attn_compare(const float *x, const double *ref, size_t n)
             continue;
         }
         double d = fabs(a - b);
-        if (d > e.max_abs)
-            e.max_abs = d;
+        if (d > e.max_abs || e.worst_at == SIZE_MAX)
+            e.max_abs = d, e.worst_at = i;
         num += d * d;
         den += b * b;
         e.n++;
@@ -39,9 +45,13 @@ attn_err attn_compare(const float *x, const double *ref, size_t n)
 attn_err attn_compare_f32(const float *x, const float *ref, size_t n)
 {
     attn_err e = {0};
+    e.worst_at = e.first_bad = SIZE_MAX;
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
         double a = x[i], b = ref[i];
+        if (e.first_bad == SIZE_MAX &&
+            (!isnan(a) != !isnan(b) || ((isinf(a) || isinf(b)) && !isnan(a) && !isnan(b) && a != b)))
+            e.first_bad = i;
         if (isnan(a) || isnan(b)) {
             e.nan_count += isnan(a) && !isnan(b);
             e.nan_missing += isnan(b) && !isnan(a);
@@ -52,14 +62,28 @@ attn_err attn_compare_f32(const float *x, const float *ref, size_t n)
             continue;
         }
         double d = fabs(a - b);
-        if (d > e.max_abs)
-            e.max_abs = d;
+        if (d > e.max_abs || e.worst_at == SIZE_MAX)
+            e.max_abs = d, e.worst_at = i;
         num += d * d;
         den += b * b;
         e.n++;
     }
     e.rel_l2 = den > 0 ? sqrt(num / den) : sqrt(num);
     return e;
+}
+
+const char *attn_where(const attn_problem *p, int kv, int cols, size_t idx, char *buf, size_t n)
+{
+    const size_t heads = (size_t)(kv ? p->heads_kv : p->heads_q);
+    const size_t seq = (size_t)(kv ? p->seqlen_k : p->seqlen_q), c = cols > 0 ? (size_t)cols : 1;
+    const size_t col = idx % c, row = idx / c % seq, h = idx / c / seq % heads;
+    const size_t b = idx / c / seq / heads;
+    if (c > 1)
+        snprintf(buf, n, "batch %zu, %s head %zu, row %zu, column %zu", b, kv ? "K/V" : "query",
+                 h, row, col);
+    else
+        snprintf(buf, n, "batch %zu, %s head %zu, row %zu", b, kv ? "K/V" : "query", h, row);
+    return buf;
 }
 
 double attn_lse_err(const float *lse, const double *ref, size_t n)

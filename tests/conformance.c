@@ -6,6 +6,7 @@
 
 #include <check.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,11 +63,29 @@ void conf_case(int i, attn_problem *p, conf_kind *kind)
 
 const char *conf_describe(const attn_problem *p, conf_kind kind)
 {
-    static const char *kinds[] = {"random", "large-logits", "nan-q", "nan-k", "nan-v"};
-    static char buf[160];
-    snprintf(buf, sizeof buf, "B=%d Hq=%d Hkv=%d Sq=%d Sk=%d D=%d causal=%d scale=%g %s",
+    static const char *kinds[] = {
+        "random",
+        "large-logits (scores up to 1e4: exp without the max subtracted overflows)",
+        "nan-q (one row of Q is NaN: only its own O row and LSE may be NaN)",
+        "nan-k (one row of K is NaN: every row that sees that key is NaN, no other)",
+        "nan-v (one row of V is NaN: O of the rows that see that key, not their LSE)"};
+    static char buf[320];
+    const int no_key = p->causal && p->seqlen_q > p->seqlen_k ? p->seqlen_q - p->seqlen_k : 0;
+    char heads[48], mask[80];
+    if (p->heads_kv == p->heads_q)
+        snprintf(heads, sizeof heads, "MHA");
+    else
+        snprintf(heads, sizeof heads, "%s, %d query heads per K/V head",
+                 p->heads_kv == 1 ? "MQA" : "GQA", p->heads_q / p->heads_kv);
+    if (!p->causal)
+        snprintf(mask, sizeof mask, "not causal");
+    else if (no_key)
+        snprintf(mask, sizeof mask, "causal (bottom-right: the first %d rows see no key)", no_key);
+    else
+        snprintf(mask, sizeof mask, "causal");
+    snprintf(buf, sizeof buf, "B=%d Hq=%d Hkv=%d Sq=%d Sk=%d D=%d causal=%d scale=%g %s [%s; %s]",
              p->batch, p->heads_q, p->heads_kv, p->seqlen_q, p->seqlen_k, p->head_dim,
-             p->causal, (double)p->softmax_scale, kinds[kind]);
+             p->causal, (double)p->softmax_scale, kinds[kind], heads, mask);
     return buf;
 }
 
@@ -150,34 +169,40 @@ static void check_every_row(const attn_step *s, const attn_problem *p, conf_kind
 {
     const int D = p->head_dim;
     const size_t rows = attn_lse_elems(p);
+    char at[96];
     for (size_t r = 0; r < rows; r++) {
         int i = (int)(r % p->seqlen_q);
         int want_nan = row_reads_nan(p, kind, (int64_t)r);
         int nk = attn_keys_visible(p, i);
         for (int d = 0; d < D; d++) {
             float x = o[r * D + d];
-            REQUIRE(x != poison, "step %s left O[row %zu][%d] unwritten on %s", s->id,
-                          r, d, conf_describe(p, kind));
-            REQUIRE((isnan(x) != 0) == want_nan, "step %s: O[row %zu][%d] = %g, NaN expected: %s, on %s",
-                          s->id, r, d, (double)x, want_nan ? "yes" : "no", conf_describe(p, kind));
-            REQUIRE(!isinf(x), "step %s: O[row %zu][%d] is inf on %s", s->id, r, d,
-                          conf_describe(p, kind));
+            REQUIRE(x != poison, "step %s left O[row %zu][%d] (%s) unwritten on %s", s->id,
+                    r, d, attn_where(p, 0, D, r * D + d, at, sizeof at), conf_describe(p, kind));
+            REQUIRE((isnan(x) != 0) == want_nan,
+                    "step %s: O[row %zu][%d] (%s) = %g, NaN expected: %s, on %s", s->id, r, d,
+                    attn_where(p, 0, D, r * D + d, at, sizeof at), (double)x,
+                    want_nan ? "yes" : "no", conf_describe(p, kind));
+            REQUIRE(!isinf(x), "step %s: O[row %zu][%d] (%s) is inf on %s", s->id, r, d,
+                    attn_where(p, 0, D, r * D + d, at, sizeof at), conf_describe(p, kind));
             if (nk == 0)
                 REQUIRE(x == 0.0f, "step %s: row %zu sees no key but O = %g on %s", s->id, r,
                               (double)x, conf_describe(p, kind));
         }
         float l = lse[r];
-        REQUIRE(l != ATTN_POISON, "step %s left LSE[%zu] unwritten on %s", s->id, r,
-                      conf_describe(p, kind));
+        REQUIRE(l != ATTN_POISON, "step %s left LSE[%zu] (%s) unwritten on %s", s->id, r,
+                attn_where(p, 0, 1, r, at, sizeof at), conf_describe(p, kind));
         int lse_nan = want_nan && kind != CONF_NAN_V; /* V does not enter the LSE */
-        REQUIRE((isnan(l) != 0) == lse_nan, "step %s: LSE[%zu] = %g on %s", s->id, r, (double)l,
-                      conf_describe(p, kind));
+        REQUIRE((isnan(l) != 0) == lse_nan, "step %s: LSE[%zu] (%s) = %g, NaN expected: %s, on %s",
+                s->id, r, attn_where(p, 0, 1, r, at, sizeof at), (double)l,
+                lse_nan ? "yes" : "no", conf_describe(p, kind));
         if (nk == 0)
-            REQUIRE(isinf(l) && l < 0, "step %s: row %zu sees no key but LSE = %g on %s",
-                          s->id, r, (double)l, conf_describe(p, kind));
+            REQUIRE(isinf(l) && l < 0, "step %s: row %zu (%s) sees no key but LSE = %g on %s",
+                    s->id, r, attn_where(p, 0, 1, r, at, sizeof at), (double)l,
+                    conf_describe(p, kind));
         else if (!lse_nan)
-            REQUIRE(isfinite(l), "step %s: LSE[%zu] = %g on %s", s->id, r, (double)l,
-                          conf_describe(p, kind));
+            REQUIRE(isfinite(l), "step %s: LSE[%zu] (%s) = %g, a finite value expected, on %s",
+                    s->id, r, attn_where(p, 0, 1, r, at, sizeof at), (double)l,
+                    conf_describe(p, kind));
     }
 }
 
@@ -349,11 +374,23 @@ int conf_check_step_at(const attn_step *step, const attn_step *prev, const attn_
     last_result.rule = 2.0 * base.max_abs + (t == ATTN_F32 ? 1e-6 : 1e-4);
     last_result.lse_err = lse_err;
     last_result.vs_prev = -1.0;
-    ck_assert_msg(attn_rule_ok(&e, base.max_abs, 2.0, atol),
-                  "step %s %s %s: max_abs_err %.3g > 2 x %.3g + %g (nan %zu/%zu, inf %zu) on %s",
-                  step->id, attn_dtype_name(t), layout ? "bshd" : "bhsd", e.max_abs,
-                  base.max_abs, atol, e.nan_count, e.nan_missing, e.inf_mismatch,
-                  conf_describe(&p, kind));
+    if (!attn_rule_ok(&e, base.max_abs, 2.0, atol)) {
+        /* where: the worst element (or the first NaN/inf mismatch), mapped
+         * back through the sampled rows */
+        const size_t at_i = e.first_bad != SIZE_MAX ? e.first_bad : e.worst_at;
+        char at[96] = "nowhere";
+        double got = 0, want = 0;
+        if (at_i != SIZE_MAX) {
+            const size_t row = rows ? (size_t)rows[at_i / D] : at_i / D;
+            attn_where(&p, 0, D, row * D + at_i % D, at, sizeof at);
+            got = o_got[at_i], want = o_ref[at_i];
+        }
+        ck_abort_msg("step %s %s %s: max_abs_err %.3g > 2 x %.3g + %g (nan %zu/%zu, inf %zu) "
+                     "on %s; worst at %s: got %.9g, expected %.9g",
+                     step->id, attn_dtype_name(t), layout ? "bshd" : "bhsd", e.max_abs,
+                     base.max_abs, atol, e.nan_count, e.nan_missing, e.inf_mismatch,
+                     conf_describe(&p, kind), at, got, want);
+    }
     ck_assert_msg(lse_err <= lse_tol, "step %s %s %s: lse_err %.3g > %.3g on %s", step->id,
                   attn_dtype_name(t), layout ? "bshd" : "bhsd", lse_err, lse_tol,
                   conf_describe(&p, kind));

@@ -71,7 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         REQUIRE(o.check == 0 || o.check == 1);
         REQUIRE(p->causal == 0 || p->causal == 1);
         REQUIRE(o.warmup >= 0 && o.warmup <= 1000 && o.iters >= 1 && o.iters <= 100000);
-        REQUIRE(!strcmp(o.dtype, "fp32") || !strcmp(o.dtype, "fp16") || !strcmp(o.dtype, "bf16"));
+        /* NULL: not given (the step's first type) */
+        REQUIRE(!o.dtype || !strcmp(o.dtype, "fp32") || !strcmp(o.dtype, "fp16") || !strcmp(o.dtype, "bf16"));
         REQUIRE(!!o.q_path == !!o.k_path && !!o.k_path == !!o.v_path);
         REQUIRE(p->softmax_scale >= 0.0f);
         char vmsg[256] = "";
