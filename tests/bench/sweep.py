@@ -151,11 +151,14 @@ def sweep(args, skip=()):
     limit = lambda device: args.cpu_limit_s if device == "cpu" else args.gpu_limit_s
     for sid, name, path in steps:
         device = None  # learned from the first result line
+        no_device = None  # the step's note once it found no CUDA device: one line, not one per point
         for d in dims:
             for causal in (0, 1):
                 prev = None  # (n, ms) of the last point that ran
                 stop = None  # status for every larger N once one failed
                 for n in seqs:
+                    if no_device is not None and stop is None:
+                        stop = ("no-device", no_device)
                     if stop is not None:
                         row = {c: "" for c in COLUMNS}
                         row.update({"B": args.batch, "Hq": args.heads, "Hkv": args.heads,
@@ -179,8 +182,15 @@ def sweep(args, skip=()):
                             prev = (n, float(row["ms"]))
                         elif row["status"] in ("oom", "timeout", "refused", "no-device"):
                             stop = (row["status"], "after N=%d: %s" % (n, row["note"]))
+                        if row["status"] == "no-device" and no_device is None:
+                            no_device = row["note"]
+                            if not args.quiet:
+                                print("  %s %-22s no CUDA device: every point skipped (%s)" % (
+                                    sid, name, row["note"][:70]), flush=True)
                     row["step"], row["name"] = sid, name
                     rows.append(row)
+                    if row["status"] == "no-device":
+                        continue  # said once above
                     if not args.quiet:
                         print("  %s %-22s D=%-3d causal=%d N=%-6d %-8s %s" % (
                             sid, name, d, causal, n, row["status"],
@@ -244,8 +254,11 @@ def print_tables(rows, peers, out=sys.stdout):
     # backward (build/bin/bench; 2.5 x the forward's FLOPs), and stay out of them
     fwd_ids = [s for s in ids if s not in NOT_FORWARD]
     bwd_ids = [s for s in ids if s in NOT_FORWARD]
-    base = "04" if "04" in fwd_ids else ("01" if "01" in fwd_ids else
-                                        (fwd_ids[0] if fwd_ids else None))
+    # the speed-ups are over standard attention: step 04 on the GPU, or step
+    # 01 where step 04 has no measured point (no GPU, or it did not run)
+    ran = {r["step"] for r in rows if ok(r)}
+    base = next((b for b in ("04", "01") if b in fwd_ids and b in ran),
+                fwd_ids[0] if fwd_ids else None)
     peer_names = []
     for r in peers:
         if r["step"] not in peer_names:
