@@ -40,7 +40,7 @@ static const char *ratio_hint(const char *name, const float *x, const double *re
             before += (x[i] - ref[i]) * (x[i] - ref[i]);
             after += (x[i] - a * ref[i]) * (x[i] - a * ref[i]);
         }
-    if (fabs(a - 1) > 0.01 && after < 1e-4 * before)
+    if (fabs(a - 1) > 0.01 && fabs(a) > 0.01 && after < 1e-4 * before)
         snprintf(buf, len, "; %s ≈ %.4g × expected (a factor missing or extra?)", name, a);
     return buf;
 }
