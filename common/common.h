@@ -629,6 +629,14 @@ typedef struct {
 /** An empty set. */
 void attn_outputs_init(attn_outputs *s);
 /**
+ * 1 when a rename over a file owned by @p file_uid in a directory of mode
+ * @p dir_mode owned by @p dir_uid is refused to a process of effective uid
+ * @p euid: the sticky bit (as on /tmp) lets only the file's owner, the
+ * directory's owner or root replace it. attn_outputs_add() refuses such a
+ * path before the run.
+ */
+int attn_sticky_blocks(unsigned dir_mode, unsigned dir_uid, unsigned file_uid, unsigned euid);
+/**
  * Declare output @p path for @p flag (NULL: none): refuses, with exit 2, a
  * path that is not a regular file, a place where no file can be created (a
  * probe file is made there with mkstemp and removed), and a path that is

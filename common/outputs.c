@@ -109,6 +109,13 @@ static int make_tmp(const char *path, char *tmp, size_t n)
     return mkstemp(tmp);
 }
 
+int attn_sticky_blocks(unsigned dir_mode, unsigned dir_uid, unsigned file_uid, unsigned euid)
+{
+    /* a sticky directory (S_ISVTX, e.g. /tmp): only the file's owner, the
+     * directory's owner or a privileged process may rename over the file */
+    return (dir_mode & S_ISVTX) && euid != 0 && file_uid != euid && dir_uid != euid;
+}
+
 void attn_outputs_init(attn_outputs *s)
 {
     memset(s, 0, sizeof *s);
@@ -128,8 +135,21 @@ int attn_outputs_add(attn_outputs *s, const char *flag, const char *path, char *
             return ATTN_EXIT_BAD_INPUT;
         }
     struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    const int exists = stat(path, &st) == 0;
+    if (exists && !S_ISREG(st.st_mode)) {
         snprintf(msg, n, "%s %s: exists and is not a regular file", flag, path);
+        return ATTN_EXIT_BAD_INPUT;
+    }
+    /* an existing file another user owns in a sticky directory cannot be
+     * replaced by a rename: say so now, not after the whole run */
+    char dir[4096];
+    struct stat dst;
+    dir_of(path, dir, sizeof dir);
+    if (exists && stat(dir, &dst) == 0 &&
+        attn_sticky_blocks((unsigned)dst.st_mode, (unsigned)dst.st_uid, (unsigned)st.st_uid,
+                           (unsigned)geteuid())) {
+        snprintf(msg, n, "%s %s: belongs to another user in a sticky directory (%s): it cannot "
+                 "be replaced; remove it or choose another path", flag, path, dir);
         return ATTN_EXIT_BAD_INPUT;
     }
     /* the probe: can a file be created beside it (and later renamed)? */

@@ -561,6 +561,22 @@ START_TEST(outputs_all_or_none)
 }
 END_TEST
 
+/* A file another user owns in a sticky directory (as in /tmp) cannot be
+ * replaced by the final rename: the rule that refuses it before the run,
+ * on the owners and modes that decide it. (A test suite run by one user,
+ * or by root, whom the sticky bit does not stop, cannot make the real
+ * case; the rule itself is what this checks.) */
+START_TEST(outputs_sticky_directory)
+{
+    const unsigned sticky = 01777u | 0040000u, plain = 0755u | 0040000u;
+    ck_assert(attn_sticky_blocks(sticky, 0, 1001, 1000));      /* someone else's file, root's /tmp */
+    ck_assert(!attn_sticky_blocks(sticky, 0, 1000, 1000));     /* one's own file */
+    ck_assert(!attn_sticky_blocks(sticky, 1000, 1001, 1000));  /* one's own directory */
+    ck_assert(!attn_sticky_blocks(sticky, 0, 1001, 0));        /* root */
+    ck_assert(!attn_sticky_blocks(plain, 0, 1001, 1000));      /* not sticky: write permission decides */
+}
+END_TEST
+
 /* SIGTERM (and SIGINT) while outputs are being written: the temporaries
  * are removed before the process dies, and no output appears. */
 START_TEST(outputs_signal_removes_temporaries)
@@ -981,6 +997,7 @@ Suite *suite_program(void)
     tcase_add_test(tc, program_larger_than_memory);
     tcase_add_test(tc, program_output_aliases);
     tcase_add_test(tc, outputs_all_or_none);
+    tcase_add_test(tc, outputs_sticky_directory);
     tcase_add_loop_test(tc, outputs_signal_removes_temporaries, 0, 2);
     tcase_add_test(tc, program_large_files_judged_by_header);
     tcase_add_loop_test(tc, program_too_large, 0, (int)(sizeof TOO_LARGE / sizeof TOO_LARGE[0]));
