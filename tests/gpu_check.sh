@@ -106,7 +106,7 @@ grep -v ' rc=0 PASS' "$OUT/sanitizer.txt" | head
 
 el "tour"
 BIN=build/bin OUT=build/tour sh tests/tour.sh $(ls steps) > "$OUT/tour.txt" 2>&1 || status=1
-tail -n 9 "$OUT/tour.txt"
+tail -n 10 "$OUT/tour.txt"
 
 el "forward steps timed (B = 1, Hq = 32, N = 4096, --bench)"
 for s in 04_standard_cublas 05_smem_fa1 06_fa2_warp; do
