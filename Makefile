@@ -184,7 +184,7 @@ TEST_GPU_HELPERS := $(patsubst tests/%.cu,$(OBJ)/tests/%.o,$(wildcard tests/*.cu
 $(OBJ)/tests/%.o: tests/%.cu $(COMMON_H)
 	@mkdir -p $(@D)
 	$(NVCC) $(ALL_NVFLAGS) -c $< -o $@
-$(foreach t,$(GPU_SUITES),$(BIN)/$(t)): $(BIN)/%: $(OBJ)/tests/%.o $(OBJ)/tests/conformance.o $(OBJ)/tests/gradcheck.o $(TEST_GPU_HELPERS) $(CPU_LIB_OBJ) $(GPU_LIB_OBJ) $(COMMON_OBJ) $(COMMON_GOBJ)
+$(foreach t,$(GPU_SUITES),$(BIN)/$(t)): $(BIN)/%: $(OBJ)/tests/%.o $(OBJ)/tests/conformance.o $(OBJ)/tests/gradcheck.o $(OBJ)/tests/tcsuite.o $(TEST_GPU_HELPERS) $(CPU_LIB_OBJ) $(GPU_LIB_OBJ) $(COMMON_OBJ) $(COMMON_GOBJ)
 	@mkdir -p $(@D)
 	$(CXX) $^ -o $@ $(CUDA_LINK) $(CHECK_LIBS) -lm
 

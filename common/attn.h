@@ -272,6 +272,11 @@ size_t attn08_workspace_bytes(const attn_problem *p);
 /** Step 08: the FlashAttention-2 forward on tensor cores (mma.sync), fp16 or
  *  bf16 device tensors by their strides, LSE fp32; head dims 32, 64, 128. */
 int attn08_forward(const attn_params *pp, void *workspace, struct CUstream_st *stream);
+/** Device workspace step 09 needs: none (0). */
+size_t attn09_workspace_bytes(const attn_problem *p);
+/** Step 09: step 08 with operands loaded by ldmatrix from swizzled shared
+ *  tiles; the same tensors, types and head dims. */
+int attn09_forward(const attn_params *pp, void *workspace, struct CUstream_st *stream);
 
 /* ---- step 07: backward with recomputation ------------------------------ */
 

@@ -3,7 +3,7 @@
 # the CPU and GPU suites, compute-sanitizer (memcheck, racecheck, initcheck,
 # synccheck) on every GPU step at small, odd sizes (07 in both dQ modes),
 # the tour, and the forward steps timed at N = 4096 (the figures the notes
-# quote, to compare a change against). Step 08 also runs from its
+# quote, to compare a change against). Steps 08 and 09 also run from their
 # compute_75 PTX alone, JIT-compiled by the driver: its sm_75 path.
 # Run from the project root with .deps/ (the Check packages) present:
 #   bash tests/gpu_check.sh            logs under $OUT (or build/gpu_check)
@@ -40,42 +40,52 @@ build/bin/test_gpu_07 > "$OUT/test_gpu_07.txt" 2>&1 || status=1
 grep -E '^[0-9]+%: Checks|^skipped|^summary|^determinism' "$OUT/test_gpu_07.txt"
 grep -E ':F:|:E:' "$OUT/test_gpu_07.txt" | head -20
 
-# step 08: the table in four type x layout cases, and step 04 at fp16 and bf16,
-# side by side (one process each)
-for c in special fp16_bhsd fp16_bshd bf16_bhsd bf16_bshd step04_fp16 step04_bf16; do
-  CK_RUN_CASE=$c build/bin/test_gpu_08 > "$OUT/test_gpu_08_$c.txt" 2>&1 &
+# the tensor-core steps: the table in four type x layout cases, and (08) step
+# 04 at fp16 and bf16, side by side (one process each)
+for n in 08 09; do
+  cases="special fp16_bhsd fp16_bshd bf16_bhsd bf16_bshd"
+  [ $n = 08 ] && cases="$cases step04_fp16 step04_bf16"
+  for c in $cases; do
+    CK_RUN_CASE=$c build/bin/test_gpu_$n > "$OUT/test_gpu_${n}_$c.txt" 2>&1 &
+  done
 done
 for j in $(jobs -p); do wait "$j" || status=1; done
-cat "$OUT"/test_gpu_08_*.txt > "$OUT/test_gpu_08.txt"
-grep -E '^[0-9]+%: Checks|^skipped|^summary' "$OUT/test_gpu_08.txt"
-grep -E ':F:|:E:' "$OUT/test_gpu_08.txt" | head -20
+for n in 08 09; do
+  cat "$OUT"/test_gpu_${n}_*.txt > "$OUT/test_gpu_$n.txt"
+  echo "test_gpu_$n:"
+  grep -E '^[0-9]+%: Checks|^skipped|^summary' "$OUT/test_gpu_$n.txt"
+  grep -E ':F:|:E:' "$OUT/test_gpu_$n.txt" | head -20
+done
 
 if [ "${QUICK:-0}" != 1 ]; then
-el "step 08 from compute_75 PTX (the sm_75 path: m16n8k8, fp16; bf16 is exit 3)"
+el "steps 08, 09 from compute_75 PTX (the sm_75 path: m16n8k8, fp16; bf16 is exit 3)"
 # Every CUDA object of this build carries compute_75 PTX and sm_75 code
-# only, so the driver JIT-compiles the PTX for this GPU: step 08 sees
+# only, so the driver JIT-compiles the PTX for this GPU: steps 08, 09 see
 # ptxVersion 75 and takes its Turing path. Its speed here says nothing
 # about a Turing GPU.
 NVCC_APPEND_FLAGS="-gencode arch=compute_75,code=compute_75" \
-  make -j"$(nproc)" GPU_ARCHS=75 BUILD=build/sm75 build/sm75/bin/08_tc_mma > "$OUT/build_sm75.txt" 2>&1 \
+  make -j"$(nproc)" GPU_ARCHS=75 BUILD=build/sm75 build/sm75/bin/08_tc_mma build/sm75/bin/09_tc_ldmatrix \
+  > "$OUT/build_sm75.txt" 2>&1 \
   || { tail -30 "$OUT/build_sm75.txt"; status=1; }
 : > "$OUT/sm75.txt"
+for st in 08_tc_mma 09_tc_ldmatrix; do
 for sh in "--heads 4 --kv-heads 2 --seq 203 --seq-k 113 --dim 64 --causal" \
           "--heads 2 --kv-heads 1 --seq 113 --seq-k 203 --dim 128" \
           "--batch 2 --heads 3 --seq 31 --dim 32 --causal --layout bshd" \
           "--heads 2 --seq 1023 --seq-k 1024 --dim 128 --causal"; do
   # shellcheck disable=SC2086 # $sh is a word list
-  out=$(build/sm75/bin/08_tc_mma --dtype fp16 $sh 2>&1); rc=$?
-  echo "fp16 [$sh] rc=$rc $(echo "$out" | tail -n 1)" >> "$OUT/sm75.txt"
+  out=$(build/sm75/bin/$st --dtype fp16 $sh 2>&1); rc=$?
+  echo "$st fp16 [$sh] rc=$rc $(echo "$out" | tail -n 1)" >> "$OUT/sm75.txt"
   [ $rc -eq 0 ] || status=1
 done
-out=$(build/sm75/bin/08_tc_mma --dtype bf16 --dim 64 2>&1); rc=$?
-echo "bf16 rc=$rc (3 expected) $out" >> "$OUT/sm75.txt"
+out=$(build/sm75/bin/$st --dtype bf16 --dim 64 2>&1); rc=$?
+echo "$st bf16 rc=$rc (3 expected) $out" >> "$OUT/sm75.txt"
 { [ $rc -eq 3 ] && echo "$out" | grep -q compute_75; } || status=1
 for c in "" "--causal"; do
   # shellcheck disable=SC2086 # $c is empty or one flag
-  build/sm75/bin/08_tc_mma --dtype fp16 --heads 32 --seq 4096 --dim 128 $c --bench --no-check 2>&1 \
+  build/sm75/bin/$st --dtype fp16 --heads 32 --seq 4096 --dim 128 $c --bench --no-check 2>&1 \
     | grep '^result:' | sed 's/^/sm75 path, JIT on this GPU (not a T4 figure): /' >> "$OUT/sm75.txt"
+done
 done
 cat "$OUT/sm75.txt"
 fi
@@ -90,7 +100,8 @@ shapes=("--heads 4 --kv-heads 2 --seq 203 --seq-k 113 --dim 64 --causal"
 : > "$OUT/sanitizer.txt"
 for tool in memcheck racecheck initcheck synccheck; do
   for s in build/bin/0[4-7]_* "build/bin/07_backward --deterministic" \
-           "build/bin/08_tc_mma --dtype fp16" "build/bin/08_tc_mma --dtype bf16 --layout bshd"; do
+           "build/bin/08_tc_mma --dtype fp16" "build/bin/08_tc_mma --dtype bf16 --layout bshd" \
+           "build/bin/09_tc_ldmatrix --dtype fp16" "build/bin/09_tc_ldmatrix --dtype bf16 --layout bshd"; do
     for sh in "${shapes[@]}"; do
       # shellcheck disable=SC2086 # $s and $sh are word lists
       log=$(compute-sanitizer --tool $tool --error-exitcode 9 $s $sh 2>&1); rc=$?
@@ -118,12 +129,14 @@ for s in 04_standard_cublas 05_smem_fa1 06_fa2_warp; do
     done
   done
 done | tee "$OUT/timing.txt"
+for s in 08_tc_mma 09_tc_ldmatrix; do
 for d in 64 128; do
   for c in "" "--causal"; do
     # shellcheck disable=SC2086 # $c is empty or one flag
-    build/bin/08_tc_mma --dtype fp16 --heads 32 --seq 4096 --dim $d $c --bench --no-check 2>&1 | grep '^result:' \
+    build/bin/$s --dtype fp16 --heads 32 --seq 4096 --dim $d $c --bench --no-check 2>&1 | grep '^result:' \
       | sed -E 's/.*step=([0-9]+).* D=([0-9]+) causal=([01]) .*ms=([0-9.]+) tflops=([0-9.]+).*/step \1 fp16 D=\2 causal=\3 ms=\4 tflops=\5/'
   done
+done
 done | tee -a "$OUT/timing.txt"
 
 el "done"

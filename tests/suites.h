@@ -17,6 +17,7 @@ Suite *suite_step02(void);
 Suite *suite_step03(void);
 Suite *suite_step07(void);
 Suite *suite_step08(void);
+Suite *suite_step09(void);
 Suite *suite_precision(void);
 
 /*

@@ -117,17 +117,24 @@ static __device__ __forceinline__ bool bits_nonfinite(uint16_t x)
     return BF16 ? (x & 0x7f80u) == 0x7f80u : (x & 0x7c00u) == 0x7c00u;
 }
 
+/** A row-major tile, rows @p LD elements apart (LD − D of padding): where
+ *  element (@p r, @p col) is. The layout argument of load_tile16(). */
+template <int LD> struct padded_tile {
+    static __device__ __forceinline__ int at(int r, int col) { return r * LD + col; }
+};
+
 /**
  * Rows [@p row0, @p row0 + @p rows) of a 16-bit tensor (rows @p stride
  * elements apart, @p n_rows of them, each @p D elements) into shared memory
- * @p dst, rows @p LD elements apart; rows past @p n_rows are zero-filled.
+ * @p dst, laid out by @p Tile (padded_tile<LD>: rows LD elements apart);
+ * rows past @p n_rows are zero-filled.
  * All @p nt threads of the block take part, 16 bytes (8 elements) at a time
  * when @p vec (the row stride a multiple of 8, the base 16-byte aligned),
  * element by element otherwise. With @p sanitize, ±inf and NaN elements
  * are stored as 0 (a masked key must not put 0 · NaN into O), and the
  * return value says whether this thread met one.
  */
-template <bool BF16, int D, int LD>
+template <bool BF16, int D, class Tile>
 static __device__ __forceinline__ bool load_tile16(uint16_t *dst, const uint16_t *src,
                                                    int64_t stride, int rows, int row0,
                                                    int n_rows, int vec, bool sanitize, int tid,
@@ -163,7 +170,7 @@ static __device__ __forceinline__ bool load_tile16(uint16_t *dst, const uint16_t
         }
         uint4 u;
         memcpy(&u, x, sizeof u);
-        *reinterpret_cast<uint4 *>(dst + r * LD + col) = u;
+        *reinterpret_cast<uint4 *>(dst + Tile::at(r, col)) = u;
     }
     return bad;
 }

@@ -239,7 +239,8 @@ fa2_kernel(const attn_params pp, float scale_log2, int vec, int tr)
 
     /* Q_i to shared memory, then once into registers as A fragments:
      * q_f[kk] = rows r_w, r_w + 8 of head-dim columns 16kk .. 16kk + 15. */
-    load_tile16<BF16, D, LD>(Qs, q_bh, pp.q.stride_s, br, row0, sq, vec, false, tid, nt);
+    load_tile16<BF16, D, padded_tile<LD>>(Qs, q_bh, pp.q.stride_s, br, row0, sq, vec, false, tid,
+                                          nt);
     __syncthreads();
     uint32_t q_f[D / 16][4];
     {
@@ -269,9 +270,10 @@ fa2_kernel(const attn_params pp, float scale_log2, int vec, int tr)
     for (int j = 0; j < Tc; j++) { /* the one loop: over K/V blocks */
         const int masked = (j + 1) * BC > sk ||
                            (causal && (j + 1) * BC > keys_visible(row0, sq, sk, causal));
-        load_tile16<BF16, D, LD>(Ks, k_bh, pp.k.stride_s, BC, j * BC, sk, vec, false, tid, nt);
-        const bool bad =
-            load_tile16<BF16, D, LD>(Vs, v_bh, pp.v.stride_s, BC, j * BC, sk, vec, masked, tid, nt);
+        load_tile16<BF16, D, padded_tile<LD>>(Ks, k_bh, pp.k.stride_s, BC, j * BC, sk, vec, false,
+                                              tid, nt);
+        const bool bad = load_tile16<BF16, D, padded_tile<LD>>(Vs, v_bh, pp.v.stride_s, BC, j * BC,
+                                                               sk, vec, masked, tid, nt);
         /* K_j, V_j complete in shared memory; and did any masked V hold inf or NaN? */
         const int v_bad = __syncthreads_or(bad);
         if (masked) {
