@@ -395,11 +395,14 @@ int conf_check_step_at(const attn_step *step, const attn_step *prev, const attn_
                   attn_dtype_name(t), layout ? "bshd" : "bhsd", lse_err, lse_tol,
                   conf_describe(&p, kind));
 
-    /* against the prior step, at its own type (the first it takes) and
-     * BHSD, on the same rounded inputs: both within their bounds, so within
-     * the sum */
+    /* against the prior step, at this type where it takes it (else at its
+     * own first type) and BHSD, on the same rounded inputs: both within
+     * their bounds, so within the sum */
     if (prev) {
-        const attn_dtype tp = attn_step_default_dtype(prev);
+        char why[256];
+        const attn_dtype tp = attn_step_takes(prev, t, ATTN_LAYOUT_BHSD, why, sizeof why) == 0
+                                  ? t
+                                  : attn_step_default_dtype(prev);
         float *o_prev = malloc(qn * 4), *lse_prev = malloc(ln * 4);
         ck_assert(o_prev && lse_prev);
         if (run_step(prev, &p, q, k, v, o_prev, lse_prev, kind, tp, ATTN_LAYOUT_BHSD) == 0) {

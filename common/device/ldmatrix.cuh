@@ -31,6 +31,9 @@ static __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const uint1
 template <int D> struct swizzled_tile {
     static __device__ __forceinline__ int at(int r, int col)
     {
+#ifdef ATTN_NO_SWIZZLE /* a measurement build only: the conflicts without the swizzle */
+        return r * D + col;
+#endif
         return r * D + 8 * swizzle_chunk(r, col / 8, D / 8) + col % 8;
     }
 };
