@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""`make docs-check` (CI): the book's formulas reached the HTML, typeset.
+
+usage: check.py HTML_DIR PAGE...   (PAGE: notes_02 … the pages that must
+carry formulas)
+
+1. Every page that loads MathJax loads it from a file that exists in
+   HTML_DIR (no CDN, nothing outside the book), and the input and output
+   jax, the extensions and the TeX fonts its configuration names are there.
+2. Each PAGE has inline (\\( … \\)) and display (\\[ … \\]) formulas, as
+   Doxygen writes \\f$ … \\f$ and \\f[ … \\f] for MathJax, balanced.
+3. No PAGE shows a formula's source instead: no \\f$, \\f[, \\f] left (one
+   in a code span is not converted), and no TeX subscript or superscript
+   braces (_{ ^{) outside the formulas, in prose or code.
+Prints one line per page; exit 1 on the first kind of failure found.
+"""
+import html
+import os
+import re
+import sys
+
+
+def fail(msg):
+    print("docs-check: FAIL: " + msg)
+    sys.exit(1)
+
+
+def text_of(page, code=False):
+    """The page's text as MathJax's tex2jax sees it: tags dropped, entities
+    decoded, <script>/<style> removed, and code (tex2jax skips it) unless
+    `code`."""
+    page = re.sub(r"(?is)<(script|style|pre%s)\b.*?</\1>" % ("" if code else "|code"), " ", page)
+    # Doxygen's code blocks are <div class="fragment"> of <div class="line">
+    if not code:
+        page = re.sub(r'(?is)<div class="fragment">.*?</div><!-- fragment -->', " ", page)
+    return html.unescape(re.sub(r"(?s)<[^>]+>", "", page))
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__)
+        sys.exit(2)
+    root, pages = sys.argv[1], sys.argv[2:]
+    script_re = re.compile(r'<script type="text/javascript" async="async" src="([^"]*MathJax\.js)[^"]*"')
+    loaders = 0
+    for name in sorted(os.listdir(root)):
+        if not name.endswith(".html"):
+            continue
+        with open(os.path.join(root, name), encoding="utf-8") as f:
+            page = f.read()
+        for src in script_re.findall(page):
+            if "//" in src:
+                fail(f"{name} loads MathJax from {src}, not from the book")
+            if not os.path.isfile(os.path.join(root, src)):
+                fail(f"{name} loads {src}, which is not in {root}")
+            loaders += 1
+    if loaders == 0:
+        fail(f"no page in {root} loads MathJax (USE_MATHJAX in the Doxyfile?)")
+
+    first = os.path.join(root, pages[0] + ".html")
+    if not os.path.isfile(first):
+        fail(f"no {first}")
+    with open(first, encoding="utf-8") as f:
+        page = f.read()
+    m = re.search(r"MathJax\.Hub\.Config\(\{(.*?)\}\);", page, re.S)
+    if not m:
+        fail(f"{first}: no MathJax configuration")
+    src = script_re.search(page).group(1)
+    mj = os.path.dirname(os.path.join(root, src))
+    need = []
+    cfg = m.group(1)
+    for ext in re.findall(r'"([^"]+\.js)"', cfg):
+        need.append("extensions/" + ext)
+    for jax in re.findall(r'"((?:input|output)/[^"]+)"', cfg):
+        need += [f"jax/{jax}/config.js", f"jax/{jax}/jax.js"]
+    if "output/HTML-CSS" in cfg:
+        need += ["jax/output/HTML-CSS/fonts/TeX/fontdata.js",
+                 "fonts/HTML-CSS/TeX/woff/MathJax_Main-Regular.woff",
+                 "fonts/HTML-CSS/TeX/otf/MathJax_Main-Regular.otf"]
+    missing = [p for p in need if not os.path.isfile(os.path.join(mj, p))]
+    if missing:
+        fail(f"MathJax in {mj} lacks {', '.join(missing)}")
+    print(f"docs-check: {loaders} pages load {src}; its {len(need)} files for this configuration are there")
+
+    for p in pages:
+        path = os.path.join(root, p + ".html")
+        if not os.path.isfile(path):
+            fail(f"no {path}")
+        with open(path, encoding="utf-8") as f:
+            page = f.read()
+        if re.search(r"\\f[$\[\]{}]", page):
+            line = page[:re.search(r"\\f[$\[\]{}]", page).start()].count("\n") + 1
+            fail(f"{path}:{line}: a \\f formula Doxygen did not convert (in a code span?)")
+        text = text_of(page)
+        inline = re.findall(r"\\\((.*?)\\\)", text, re.S)
+        display = re.findall(r"\\\[(.*?)\\\]", text, re.S)
+        rest = re.sub(r"\\\[.*?\\\]|\\\(.*?\\\)", " ", text, flags=re.S)
+        if "\\(" in rest or "\\)" in rest or "\\[" in rest or "\\]" in rest:
+            fail(f"{path}: an unbalanced \\( \\) or \\[ \\]")
+        if not inline or not display:
+            fail(f"{path}: {len(inline)} inline and {len(display)} display formulas; each needs some")
+        prose = re.sub(r"\\\[.*?\\\]|\\\(.*?\\\)", " ", text_of(page, code=True), flags=re.S)
+        raw = re.search(r".{0,30}[_^]\{.{0,30}", prose)
+        if raw:
+            fail(f"{path}: TeX braces outside a formula: …{raw.group(0).strip()}…")
+        print(f"docs-check: {p}: {len(inline)} inline and {len(display)} display formulas, no formula source left")
+
+
+if __name__ == "__main__":
+    main()
