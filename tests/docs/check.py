@@ -9,7 +9,10 @@ carry formulas)
    jax, the extensions and the TeX fonts its configuration names are there.
 2. Each PAGE has inline (\\( … \\)) and display (\\[ … \\]) formulas, as
    Doxygen writes \\f$ … \\f$ and \\f[ … \\f] for MathJax, balanced.
-3. No PAGE shows a formula's source instead: no \\f$, \\f[, \\f] left (one
+3. MathJax can read each formula: braces and \\begin/\\end balanced, and
+   every \\command one that its TeX input (with the configured extensions)
+   defines, so that no formula shows up as a red error in the browser.
+4. No PAGE shows a formula's source instead: no \\f$, \\f[, \\f] left (one
    in a code span is not converted), and no TeX subscript or superscript
    braces (_{ ^{) outside the formulas, in prose or code.
 Prints one line per page; exit 1 on the first kind of failure found.
@@ -34,6 +37,46 @@ def text_of(page, code=False):
     if not code:
         page = re.sub(r'(?is)<div class="fragment">.*?</div><!-- fragment -->', " ", page)
     return html.unescape(re.sub(r"(?s)<[^>]+>", "", page))
+
+
+def tex_macros(mj, cfg):
+    """The \\commands and environments MathJax's TeX input knows: the names
+    its tables define, in the jax and the TeX extensions the page loads."""
+    files = [os.path.join(mj, "jax/input/TeX/jax.js")]
+    files += [os.path.join(mj, "extensions", e) for e in re.findall(r'"(TeX/[^"]+\.js)"', cfg)]
+    known = set()
+    for f in files:
+        with open(f, encoding="utf-8") as h:
+            src = h.read()
+        known |= set(re.findall(r"[{,]\"?([A-Za-z]+)\"?:", src))
+        known |= set(re.findall(r'"\\\\([A-Za-z]+)"', src))
+    return known
+
+
+def tex_problem(tex, known):
+    """Why MathJax would reject this formula, or None."""
+    depth = 0
+    for i, c in enumerate(tex):
+        if c in "{}" and i > 0 and tex[i - 1] == "\\":
+            continue
+        depth += {"{": 1, "}": -1}.get(c, 0)
+        if depth < 0:
+            return "a } with no {"
+    if depth:
+        return "unbalanced braces"
+    for name in re.findall(r"\\([A-Za-z]+)", tex):
+        if name not in known:
+            return "\\%s is not a MathJax TeX command" % name
+    envs = re.findall(r"\\(begin|end)\{([^}]*)\}", tex)
+    stack = []
+    for kind, env in envs:
+        if env not in known:
+            return "no environment %s in MathJax" % env
+        if kind == "begin":
+            stack.append(env)
+        elif not stack or stack.pop() != env:
+            return "\\end{%s} does not match" % env
+    return "\\begin{%s} never ends" % stack[-1] if stack else None
 
 
 def main():
@@ -81,6 +124,7 @@ def main():
     if missing:
         fail(f"MathJax in {mj} lacks {', '.join(missing)}")
     print(f"docs-check: {loaders} pages load {src}; its {len(need)} files for this configuration are there")
+    known = tex_macros(mj, cfg)
 
     for p in pages:
         path = os.path.join(root, p + ".html")
@@ -97,13 +141,17 @@ def main():
         rest = re.sub(r"\\\[.*?\\\]|\\\(.*?\\\)", " ", text, flags=re.S)
         if "\\(" in rest or "\\)" in rest or "\\[" in rest or "\\]" in rest:
             fail(f"{path}: an unbalanced \\( \\) or \\[ \\]")
+        for tex in inline + display:
+            why = tex_problem(tex, known)
+            if why:
+                fail(f"{path}: {why}: {tex.strip()[:120]}")
         if not inline or not display:
             fail(f"{path}: {len(inline)} inline and {len(display)} display formulas; each needs some")
         prose = re.sub(r"\\\[.*?\\\]|\\\(.*?\\\)", " ", text_of(page, code=True), flags=re.S)
         raw = re.search(r".{0,30}[_^]\{.{0,30}", prose)
         if raw:
             fail(f"{path}: TeX braces outside a formula: …{raw.group(0).strip()}…")
-        print(f"docs-check: {p}: {len(inline)} inline and {len(display)} display formulas, no formula source left")
+        print(f"docs-check: {p}: {len(inline)} inline and {len(display)} display formulas, all readable by MathJax, no formula source left")
 
 
 if __name__ == "__main__":
