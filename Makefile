@@ -217,7 +217,9 @@ $(LIB)/libattn.a: $(LIB_OBJ)
 	@echo "built $@ ($(words $^) objects; header: common/attn.h)"
 
 # ---- run, test, docs, bench ----------------------------------------------
-run: nvcc-notice $(PROGS)
+# test_cpu: a GPU step that cannot run here shows its CPU part instead
+# (step 07's backward_cpu.c, step 08's fragment maps), run by its CPU suite
+run: nvcc-notice $(PROGS) $(BIN)/test_cpu
 	@BIN=$(BIN) sh tests/tour.sh $(STEP_DIRS)
 
 test: nvcc-notice $(TESTS) $(if $(HAVE_CUDA),$(GPU_PROGS))
