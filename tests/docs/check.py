@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """`make docs-check` (CI): the book's formulas reached the HTML, typeset.
 
-usage: check.py HTML_DIR PAGE...   (PAGE: notes_02 … the pages that must
-carry formulas)
+usage: check.py HTML_DIR [--need PAGE,…] PAGE…
+PAGE is an HTML page's name without .html, or a glob of them (notes_0*);
+--need names the pages that must carry formulas (notes 02, 03 and 07).
 
 1. Every page that loads MathJax loads it from a file that exists in
    HTML_DIR (no CDN, nothing outside the book), and the input and output
    jax, the extensions and the TeX fonts its configuration names are there.
-2. Each PAGE has inline (\\( … \\)) and display (\\[ … \\]) formulas, as
+2. Each --need page has inline (\\( … \\)) and display (\\[ … \\]) formulas, as
    Doxygen writes \\f$ … \\f$ and \\f[ … \\f] for MathJax, balanced.
-3. MathJax can read each formula: braces and \\begin/\\end balanced, and
+3. On every PAGE, MathJax can read each formula: braces and \\begin/\\end balanced, and
    every \\command one that its TeX input (with the configured extensions)
    defines, so that no formula shows up as a red error in the browser.
 4. No PAGE shows a formula's source instead: no \\f$, \\f[, \\f] left (one
@@ -17,6 +18,7 @@ carry formulas)
    braces (_{ ^{) outside the formulas, in prose or code.
 Prints one line per page; exit 1 on the first kind of failure found.
 """
+import fnmatch
 import html
 import os
 import re
@@ -83,7 +85,17 @@ def main():
     if len(sys.argv) < 3:
         print(__doc__)
         sys.exit(2)
-    root, pages = sys.argv[1], sys.argv[2:]
+    root, args = sys.argv[1], sys.argv[2:]
+    need = []
+    if len(args) >= 2 and args[0] == "--need":
+        need, args = args[1].split(","), args[2:]
+    names = sorted(n[:-5] for n in os.listdir(root) if n.endswith(".html"))
+    pages = []
+    for a in need + args:
+        hit = [n for n in names if fnmatch.fnmatchcase(n, a)]
+        if not hit:
+            fail(f"no page {a}.html in {root}")
+        pages += [n for n in hit if n not in pages]
     script_re = re.compile(r'<script type="text/javascript" async="async" src="([^"]*MathJax\.js)[^"]*"')
     loaders = 0
     for name in sorted(os.listdir(root)):
@@ -145,7 +157,7 @@ def main():
             why = tex_problem(tex, known)
             if why:
                 fail(f"{path}: {why}: {tex.strip()[:120]}")
-        if not inline or not display:
+        if p in need and (not inline or not display):
             fail(f"{path}: {len(inline)} inline and {len(display)} display formulas; each needs some")
         prose = re.sub(r"\\\[.*?\\\]|\\\(.*?\\\)", " ", text_of(page, code=True), flags=re.S)
         raw = re.search(r".{0,30}[_^]\{.{0,30}", prose)
