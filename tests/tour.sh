@@ -5,7 +5,7 @@
 # A GPU step that cannot run here (no nvcc, or no CUDA device) but has a CPU
 # part, checked by a CPU suite (tests/test_NN.c: step 07's backward_cpu.c,
 # step 08's fragment maps), gets a second line: that part, run by its suite
-# (build/bin/test_cpu; CPU_CASE_NN below picks a quick case of it).
+# (build/bin/test_cpu; cpu_part below picks a quick case where it is slow).
 BIN=${BIN:-build/bin}
 OUT=${OUT:-build/tour}
 PROBLEM=${PROBLEM:---batch 1 --heads 4 --kv-heads 2 --seq 1024 --dim 64 --causal --seed 2026}
@@ -17,16 +17,17 @@ printf '%-24s %10s %10s %14s %12s %12s  %s\n' step ms GFLOP/s extra_bytes max_ab
 prev=""
 n_pass=0 n_skip=0 n_bad=0
 status=0
-# step 07's whole suite takes about 20 s on two cores; its properties case
-# (odd head dims, explicit scales, O(N) memory, exit 3) well under a second
-CPU_CASE_07=properties
 # cpu_part S: the line of step S's CPU part, run by its CPU suite
 cpu_part() {
   n=${1%%_*}
   [ -f "tests/test_$n.c" ] || return 0
-  what="suite step$n"
-  eval "c=\${CPU_CASE_$n:-}"
-  [ -n "$c" ] && what="$what, case $c"
+  # a quick case where the whole suite is slow: step 07's takes about 20 s
+  # on two cores, its properties case (odd head dims, explicit scales, O(N)
+  # memory, exit 3) well under a second
+  case $n in 07) c=properties ;; *) c= ;; esac
+  what="suite step$n${c:+, case $c}"
+  srcs=""
+  for f in "steps/$1"/*.c; do [ -f "$f" ] && srcs="$srcs${srcs:+ }${f##*/}"; done
   if [ ! -x "$BIN/test_cpu" ]; then
     printf '%-24s %s\n' "  $n on the CPU" "$what: $BIN/test_cpu not built (make builds it)"; return 0
   fi
@@ -36,7 +37,7 @@ cpu_part() {
   checks=$(echo "$res" | grep -o '[0-9]*%: Checks: [0-9]*, Failures: [0-9]*, Errors: [0-9]*' | tail -n 1)
   if [ $rc -eq 0 ] && [ -n "$checks" ]; then verdict=PASS; n_pass=$((n_pass + 1))
   else verdict=FAIL; n_bad=$((n_bad + 1)); status=1; fi
-  printf '%-24s %10s  %s  %s\n' "  $n on the CPU" "$ms" "$what ($(cd "steps/$1" && ls *.c 2>/dev/null | tr '\n' ' ' | sed 's/ $//')): ${checks:-$(echo "$res" | tail -n 1)}" "$verdict"
+  printf '%-24s %10s  %s  %s\n' "  $n on the CPU" "$ms" "$what ($srcs): ${checks:-$(echo "$res" | tail -n 1)}" "$verdict"
 }
 for s in "$@"; do
   if [ ! -x "$BIN/$s" ]; then
