@@ -21,6 +21,8 @@ BUILD       ?= build
 # `make fuzz`: libFuzzer needs clang; each target runs FUZZ_SECONDS
 FUZZ_CC     ?= clang
 FUZZ_SECONDS ?= 60
+# `make docs`: where MathJax 2 is (Debian's libjs-mathjax)
+MATHJAX_DIR ?= /usr/share/javascript/mathjax
 # `make exercise EX=02` builds exercises/02_*/ in place of steps/02_*/
 EX          ?=
 
@@ -107,7 +109,7 @@ TESTS     := $(BIN)/test_cpu
 LIB_OBJ   := $(COMMON_OBJ) $(CPU_LIB_OBJ)
 endif
 
-.PHONY: all run test docs lib diff diffstat print-cpu-suites exercise bench clean help deps-check deps-docs deps-plot deps-fuzz deps-lint nvcc-notice fuzz lint
+.PHONY: all run test docs docs-check lib diff diffstat print-cpu-suites exercise bench clean help deps-check deps-docs deps-plot deps-fuzz deps-lint nvcc-notice fuzz lint
 .DEFAULT_GOAL := all
 
 all: nvcc-notice $(PROGS) $(TESTS) lib $(if $(HAVE_CUDA),$(BIN)/bench)
@@ -119,7 +121,8 @@ help:
 	@echo "make            build every step program (build/bin/NN_name), the suites and the library"
 	@echo "make run        the tour: every step in order on one problem, each checked against the prior one"
 	@echo "make test       the Check suites (CPU; GPU too where nvcc and a GPU exist), one total line"
-	@echo "make docs       Doxygen HTML (code + notes) in build/docs/html"
+	@echo "make docs       Doxygen HTML (code + notes, formulas by a local MathJax) in build/docs/html"
+	@echo "make docs-check make docs, then check that the notes' formulas reached the HTML"
 	@echo "make lib        build/lib/libattn.a (common/ + every step; header common/attn.h)"
 	@echo "make diff FROM=02 TO=03     what one step adds over another (the ideas; TO=08 alone: its base;"
 	@echo "                            FULL=1: every file; FROM=01/backward.c TO=07/backward_cpu.c: two files)"
@@ -133,6 +136,7 @@ help:
 	@echo "make clean      remove build/"
 	@echo "variables: GPU_ARCHS='$(GPU_ARCHS)' CHECK_CFLAGS='$(CHECK_CFLAGS)' CHECK_LIBS='$(CHECK_LIBS)' CFLAGS='$(CFLAGS)'"
 	@echo "           WERROR=$(WERROR) (0: warnings are not errors) FUZZ_SECONDS=$(FUZZ_SECONDS)"
+	@echo "           MATHJAX_DIR=$(MATHJAX_DIR)"
 
 # ---- compile -------------------------------------------------------------
 $(OBJ)/common/%.o: common/%.c $(COMMON_H)
@@ -213,7 +217,9 @@ $(LIB)/libattn.a: $(LIB_OBJ)
 	@echo "built $@ ($(words $^) objects; header: common/attn.h)"
 
 # ---- run, test, docs, bench ----------------------------------------------
-run: nvcc-notice $(PROGS)
+# test_cpu: a GPU step that cannot run here shows its CPU part instead
+# (step 07's backward_cpu.c, step 08's fragment maps), run by its CPU suite
+run: nvcc-notice $(PROGS) $(BIN)/test_cpu
 	@BIN=$(BIN) sh tests/tour.sh $(STEP_DIRS)
 
 test: nvcc-notice $(TESTS) $(if $(HAVE_CUDA),$(GPU_PROGS))
@@ -258,13 +264,27 @@ deps-check:
 	@sh tests/ensure-deps.sh check
 deps-docs:
 	@sh tests/ensure-deps.sh doxygen
+	@MATHJAX_DIR=$(MATHJAX_DIR) sh tests/ensure-deps.sh mathjax
 deps-plot:
 	@sh tests/ensure-deps.sh gnuplot || true
 
+# The book typesets its formulas with MathJax 2 from Debian's libjs-mathjax,
+# copied into the HTML (Doxyfile: MATHJAX_RELPATH = mathjax): no CDN, and the
+# folder can be moved. Doxyfile's OUTPUT_DIRECTORY is build/docs.
+DOCS_HTML   := build/docs/html
 docs: deps-docs
-	@mkdir -p $(BUILD)/docs
+	@mkdir -p $(DOCS_HTML)
 	doxygen Doxyfile
-	@echo "docs: $(BUILD)/docs/html/index.html"
+	@sh tests/docs/mathjax.sh $(MATHJAX_DIR) $(DOCS_HTML)
+	@echo "docs: $(DOCS_HTML)/index.html"
+
+# CI: every page's MathJax script is a file of the book; the pages of
+# DOCS_MATH_PAGES carry formulas; on the notes and exercise pages MathJax
+# can read every formula and no formula source is left (tests/docs/check.py)
+DOCS_MATH_PAGES := notes_02,notes_03,notes_07
+DOCS_PAGES      := 'notes_0*' notes_glossary exercises 'exercise_*'
+docs-check: docs
+	@python3 tests/docs/check.py $(DOCS_HTML) --need $(DOCS_MATH_PAGES) $(DOCS_PAGES)
 
 # `make bench`: the GPU steps in one process (build/bin/bench, every shape,
 # repeats interleaved), then the CPU step programs (tests/bench/sweep.py
