@@ -81,10 +81,9 @@ static __device__ __forceinline__ void block_step(
 
     /* S_ij = Q_i K_jᵀ on tensor cores. For k-step kk (head-dim columns
      * 16kk .. 16kk + 15) and key tile n (keys 8n .. 8n + 7) the B fragment
-     * is Kᵀ: b[0] = K[8n + g][16kk + 2t, +1], b[1] the same 8 columns on:
-     * the 8×8 matrices of K at (keys 8n.., columns 16kk..) and (8n..,
-     * 16kk + 8..), as `ldmatrix` delivers them. One x4 loads key tiles n
-     * and n + 1: lane l points at key 8n + l % 8 + 8·(l / 16), columns
+     * is Kᵀ: b[0] = K[8n + g][16kk + 2t, +1], b[1] 8 columns on: two 8×8
+     * matrices of K as `ldmatrix` delivers them. One x4 loads key tiles n,
+     * n + 1: lane l points at key 8n + l % 8 + 8·(l / 16), column
      * 16kk + 8·(l / 8 % 2). */
     float s[NS][4];
 #pragma unroll
@@ -156,11 +155,10 @@ static __device__ __forceinline__ void block_step(
      *   a[3] = P[g + 8][16kk + 8 + 2t, +1] = tile 2kk + 1, elements 2, 3
      * the accumulator's (row, column) for each lane is exactly the A
      * operand's, so the only work is rounding two floats into one register.
-     * B is V: b[0] = V[16kk + 2t, +1][8n + g], two elements of one column:
-     * the 8×8 matrix of V at (keys 16kk.., columns 8n..) transposed, which
-     * `ldmatrix.trans` delivers; b[1] keys 16kk + 8... One x4.trans loads
-     * head-dim tiles n and n + 1: lane l points at key 16kk + l % 8 +
-     * 8·(l / 8 % 2), columns 8n + 8·(l / 16). */
+     * B is V: b[0] = V[16kk + 2t, +1][8n + g], b[1] 8 keys on: 8×8
+     * matrices of V transposed, as `ldmatrix.trans` delivers them. One x4
+     * loads column tiles n, n + 1: lane l points at key 16kk + l % 8 +
+     * 8·(l / 8 % 2), column 8n + 8·(l / 16). */
 #pragma unroll
     for (int kk = 0; kk < BC / 16; kk++) {
         const uint32_t a[4] = {pack2<BF16>(s[2 * kk][0], s[2 * kk][1]),
