@@ -152,6 +152,10 @@ void attn_naive_rows_at(const attn_problem *p, attn_dtype t, const float *q, con
             s[j] = acc * scale;
             m = prec_nan_maxf(m, s[j]);
         }
+        if (m == -INFINITY) { /* every visible score -inf: a masked row (design page) */
+            lse_rows[n] = -INFINITY;
+            continue;
+        }
         float l = 0; /* the sum of the unrounded P */
         for (int j = 0; j < nk; j++)
             l += (s[j] = expf(s[j] - m));

@@ -68,8 +68,10 @@ const char *conf_describe(const attn_problem *p, conf_kind kind)
         "large-logits (scores up to 1e4: exp without the max subtracted overflows)",
         "nan-q (one row of Q is NaN: only its own O row and LSE may be NaN)",
         "nan-k (one row of K is NaN: every row that sees that key is NaN, no other)",
-        "nan-v (one row of V is NaN: O of the rows that see that key, not their LSE)"};
-    static char buf[320];
+        "nan-v (one row of V is NaN: O of the rows that see that key, not their LSE)",
+        "neg-inf-q (one row of Q holds -inf and K's first column is positive: every score of "
+        "that row is -inf, so it is masked: O = 0, LSE = -inf, never NaN)"};
+    static char buf[384];
     const int no_key = p->causal && p->seqlen_q > p->seqlen_k ? p->seqlen_q - p->seqlen_k : 0;
     char heads[48], mask[80];
     if (p->heads_kv == p->heads_q)
@@ -89,10 +91,11 @@ const char *conf_describe(const attn_problem *p, conf_kind kind)
     return buf;
 }
 
-/* The row of Q, K or V that a NaN kind poisons: batch 0, head 0, middle row. */
+/* The row of Q, K or V that a NaN kind poisons (or CONF_NEG_INF_Q makes
+ * -inf): batch 0, head 0, middle row. */
 static int nan_row(const attn_problem *p, conf_kind kind)
 {
-    return kind == CONF_NAN_Q ? p->seqlen_q / 2 : p->seqlen_k / 2;
+    return kind == CONF_NAN_Q || kind == CONF_NEG_INF_Q ? p->seqlen_q / 2 : p->seqlen_k / 2;
 }
 
 /* Does query row r = (b·Hq + h)·Sq + i read the poisoned row? */
@@ -109,6 +112,15 @@ static int row_reads_nan(const attn_problem *p, conf_kind kind, int64_t r)
     if (kind == CONF_NAN_K || kind == CONF_NAN_V)
         return attn_kv_head(p, h) == 0 && nan_row(p, kind) < nk;
     return 0;
+}
+
+int conf_row_masked(const attn_problem *p, conf_kind kind, int64_t r)
+{
+    const int i = (int)(r % p->seqlen_q);
+    if (attn_keys_visible(p, i) == 0)
+        return 1;
+    /* CONF_NEG_INF_Q: batch 0, head 0, the middle row (r < Sq: b = h = 0) */
+    return kind == CONF_NEG_INF_Q && r == nan_row(p, kind);
 }
 
 static int64_t *sample_rows(const attn_problem *p, uint64_t seed, size_t *n)
@@ -171,9 +183,8 @@ static void check_every_row(const attn_step *s, const attn_problem *p, conf_kind
     const size_t rows = attn_lse_elems(p);
     char at[96];
     for (size_t r = 0; r < rows; r++) {
-        int i = (int)(r % p->seqlen_q);
         int want_nan = row_reads_nan(p, kind, (int64_t)r);
-        int nk = attn_keys_visible(p, i);
+        int masked = conf_row_masked(p, kind, (int64_t)r);
         for (int d = 0; d < D; d++) {
             float x = o[r * D + d];
             REQUIRE(x != poison, "step %s left O[row %zu][%d] (%s) unwritten on %s", s->id,
@@ -184,9 +195,9 @@ static void check_every_row(const attn_step *s, const attn_problem *p, conf_kind
                     want_nan ? "yes" : "no", conf_describe(p, kind));
             REQUIRE(!isinf(x), "step %s: O[row %zu][%d] (%s) is inf on %s", s->id, r, d,
                     attn_where(p, 0, D, r * D + d, at, sizeof at), conf_describe(p, kind));
-            if (nk == 0)
-                REQUIRE(x == 0.0f, "step %s: row %zu sees no key but O = %g on %s", s->id, r,
-                              (double)x, conf_describe(p, kind));
+            if (masked)
+                REQUIRE(x == 0.0f, "step %s: row %zu is masked (no key, or every score -inf) "
+                        "but O = %g on %s", s->id, r, (double)x, conf_describe(p, kind));
         }
         float l = lse[r];
         REQUIRE(l != ATTN_POISON, "step %s left LSE[%zu] (%s) unwritten on %s", s->id, r,
@@ -195,8 +206,9 @@ static void check_every_row(const attn_step *s, const attn_problem *p, conf_kind
         REQUIRE((isnan(l) != 0) == lse_nan, "step %s: LSE[%zu] (%s) = %g, NaN expected: %s, on %s",
                 s->id, r, attn_where(p, 0, 1, r, at, sizeof at), (double)l,
                 lse_nan ? "yes" : "no", conf_describe(p, kind));
-        if (nk == 0)
-            REQUIRE(isinf(l) && l < 0, "step %s: row %zu (%s) sees no key but LSE = %g on %s",
+        if (masked)
+            REQUIRE(isinf(l) && l < 0, "step %s: row %zu (%s) is masked (no key, or every score "
+                    "-inf) but LSE = %g on %s",
                     s->id, r, attn_where(p, 0, 1, r, at, sizeof at), (double)l,
                     conf_describe(p, kind));
         else if (!lse_nan)
@@ -270,6 +282,13 @@ void conf_fill_inputs(attn_problem *p, conf_kind kind, uint64_t seed, float *q, 
     if (kind == CONF_NAN_K || kind == CONF_NAN_V)
         for (int d = 0; d < D; d++)
             (kind == CONF_NAN_K ? k : v)[(size_t)nan_row(p, kind) * D + d] = NAN;
+    if (kind == CONF_NEG_INF_Q) {
+        /* -inf times a positive k_j0, plus finite terms: every score of the
+         * row is -inf (at any precision; 0.25 is exact in fp16 and bf16) */
+        for (size_t r = 0; r < kvn / D; r++)
+            k[r * D] = fabsf(k[r * D]) + 0.25f;
+        q[(size_t)nan_row(p, kind) * D] = -INFINITY;
+    }
 }
 
 /* conf_set_s_rounding(): the unit roundoff of a stored S, 0 for none. */

@@ -60,6 +60,9 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(flo
  *
  * NaN: fmaxf() ignores a NaN, but exp(NaN - m) is NaN, so exactly the rows
  * whose visible scores hold a NaN get NaN; masked scores are never read.
+ * A score of -inf counts as masked: softmax_guard keeps exp(-inf - (-inf))
+ * out of a lane that has seen only -inf, and a row that has (l_i = 0)
+ * gets P = 0 and LSE = -inf, as one that sees no key.
  */
 template <typename T>
 static __global__ void softmax_rows_kernel(const T *__restrict__ s, T *__restrict__ p,
@@ -81,7 +84,7 @@ static __global__ void softmax_rows_kernel(const T *__restrict__ s, T *__restric
     for (int j = lane; j < n; j += WARP) {
         float x = to_f32(s_row[j]);
         float m_new = fmaxf(m, x);
-        l = rescale_sum(l, m, m_new) + expf(x - m_new);
+        l = rescale_sum(l, m, m_new) + expf(x - softmax_guard(m_new));
         m = m_new;
     }
     /* Merge the 32 lanes: the row max m_i, then each lane's sum re-expressed
@@ -90,11 +93,12 @@ static __global__ void softmax_rows_kernel(const T *__restrict__ s, T *__restric
     l = warp_allreduce_sum<WARP>(rescale_sum(l, m, m_row));
     m = m_row;
 
-    /* Pass 2: the row of P, exp(S_ij - m_i) / l_i where visible, else 0. */
+    /* Pass 2: the row of P, exp(S_ij - m_i) / l_i where visible, else 0.
+     * l_i = 0: every visible score is -inf, a masked row: P = 0, LSE = -inf. */
     for (int j = lane; j < sk; j += WARP)
-        p_row[j] = from_f32<T>((j < n) ? expf(to_f32(s_row[j]) - m) / l : 0.0f);
+        p_row[j] = from_f32<T>((j < n && l != 0.0f) ? expf(to_f32(s_row[j]) - m) / l : 0.0f);
     if (lane == 0)
-        lse[r] = (n == 0) ? -INFINITY : m + logf(l);
+        lse[r] = (n == 0 || l == 0.0f) ? -INFINITY : m + logf(l);
 }
 
 /**
