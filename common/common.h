@@ -267,6 +267,26 @@ void attn_naive_rows_at(const attn_problem *p, attn_dtype t, const float *q, con
                         const float *v, const int64_t *rows, size_t n_rows, float *o_rows,
                         float *lse_rows);
 
+/** Summation orders of the naive baseline (attn_naive_rows_order()). */
+typedef enum {
+    ATTN_ORDER_FORWARD = 0, /**< d = 0..D−1 in each q·k, keys 0..n−1 in ℓ and O: step 01's */
+    ATTN_ORDER_REVERSE,     /**< both backwards */
+    ATTN_ORDER_BLOCKED,     /**< q·k as four interleaved partial sums (a float4 loop); keys
+                                 in blocks of 32, the last block first */
+    ATTN_ORDER_COUNT
+} attn_order;
+
+/**
+ * attn_naive_rows_at() with the sums taken in order @p order: the same
+ * formula, the same types, another rounding. ATTN_ORDER_FORWARD is
+ * attn_naive_rows_at() itself. The spread of these errors against the
+ * oracle is what a correct kernel's summation order may cost: the
+ * correctness rule takes the largest (attn_forward_rule()).
+ */
+void attn_naive_rows_order(const attn_problem *p, attn_dtype t, attn_order order, const float *q,
+                           const float *k, const float *v, const int64_t *rows, size_t n_rows,
+                           float *o_rows, float *lse_rows);
+
 /* ---- error metrics and the correctness rule (compare.c) --------------- */
 
 /** Errors of a float32 result against a float64 reference. */
@@ -304,6 +324,34 @@ int attn_rule_ok(const attn_err *e, double baseline_max_abs, double factor,
                  double atol);
 /** LSE tolerance of fp32 steps. */
 #define ATTN_LSE_TOL 1e-5
+
+/**
+ * The forward correctness rule (notes/design.md, "The correctness rule"),
+ * one for the step programs (driver.c) and the suites (conformance.c):
+ * what attn_forward_rule() measured and allows.
+ */
+typedef struct {
+    double baseline;     /**< max over the attn_order orders of the naive rows' max_abs_err */
+    double baseline_fwd; /**< that of ATTN_ORDER_FORWARD alone (step 01's order) */
+    double atol;         /**< 1e-6 (16-bit: 1e-4) × max(1, max |O_ref|) */
+    double allowed;      /**< 2 × baseline + atol: max_abs_err(O) must not exceed it */
+    double lse_baseline; /**< max over the orders of the naive rows' LSE error */
+    double lse_tol;      /**< max(1e-5 (16-bit: 1e-3), 2 × lse_baseline) */
+} attn_fwd_rule;
+
+/**
+ * Measure the rule on the listed rows (attn_naive_fp32_rows()'s
+ * convention) of a problem at type @p t: the naive baseline in every
+ * summation order (attn_naive_rows_order()) against the oracle's
+ * @p o_ref, @p lse_ref (n_rows·D and n_rows), into @p r. Returns 0, or
+ * ATTN_EXIT_RESOURCE when the scratch rows cannot be allocated.
+ */
+int attn_forward_rule(const attn_problem *p, attn_dtype t, const float *q, const float *k,
+                      const float *v, const int64_t *rows, size_t n_rows, const double *o_ref,
+                      const double *lse_ref, attn_fwd_rule *r);
+
+/** Does a result with O error @p e and LSE error @p lse_err pass rule @p r? */
+int attn_forward_ok(const attn_fwd_rule *r, const attn_err *e, double lse_err);
 
 /** Gather rows of a [B·Hq·Sq, D] array: dst[r·D..] = src[rows[r]·D..]. */
 void attn_gather_rows(const float *src, int d, const int64_t *rows,

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 attn_err attn_compare(const float *x, const double *ref, size_t n)
 {
@@ -109,6 +110,40 @@ int attn_rule_ok(const attn_err *e, double baseline_max_abs, double factor, doub
     if (e->nan_count || e->nan_missing || e->inf_mismatch)
         return 0;
     return e->max_abs <= factor * baseline_max_abs + atol;
+}
+
+int attn_forward_rule(const attn_problem *p, attn_dtype t, const float *q, const float *k,
+                      const float *v, const int64_t *rows, size_t n_rows, const double *o_ref,
+                      const double *lse_ref, attn_fwd_rule *r)
+{
+    const size_t n = n_rows * (size_t)p->head_dim;
+    float *o = malloc((n ? n : 1) * sizeof *o), *lse = malloc((n_rows ? n_rows : 1) * sizeof *lse);
+    if (!o || !lse) {
+        free(o), free(lse);
+        return ATTN_EXIT_RESOURCE;
+    }
+    *r = (attn_fwd_rule){0};
+    for (int ord = 0; ord < ATTN_ORDER_COUNT; ord++) {
+        attn_naive_rows_order(p, t, (attn_order)ord, q, k, v, rows, n_rows, o, lse);
+        const double e = attn_compare(o, o_ref, n).max_abs, le = attn_lse_err(lse, lse_ref, n_rows);
+        if (ord == ATTN_ORDER_FORWARD)
+            r->baseline_fwd = e;
+        r->baseline = fmax(r->baseline, e);
+        r->lse_baseline = fmax(r->lse_baseline, le);
+    }
+    double omax = 1.0; /* the floor scales with the output: an ulp of O */
+    for (size_t i = 0; i < n; i++)
+        omax = isfinite(o_ref[i]) ? fmax(omax, fabs(o_ref[i])) : omax;
+    r->atol = (t == ATTN_F32 ? 1e-6 : 1e-4) * omax;
+    r->allowed = 2.0 * r->baseline + r->atol;
+    r->lse_tol = fmax(t == ATTN_F32 ? ATTN_LSE_TOL : 1e-3, 2.0 * r->lse_baseline);
+    free(o), free(lse);
+    return 0;
+}
+
+int attn_forward_ok(const attn_fwd_rule *r, const attn_err *e, double lse_err)
+{
+    return attn_rule_ok(e, r->baseline, 2.0, r->atol) && lse_err <= r->lse_tol;
 }
 
 void attn_gather_rows(const float *src, int d, const int64_t *rows, size_t n_rows,

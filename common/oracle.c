@@ -48,7 +48,9 @@ void attn_oracle_forward(const attn_problem *p, const float *q, const float *k,
         int nk = attn_keys_visible(p, i);
         double *o = o_ref + n * D;
         memset(o, 0, (size_t)D * sizeof *o);
-        if (nk == 0) { /* a row that sees no key: O = 0, LSE = -inf */
+        /* a row that sees no key, or whose every visible score is -inf (a
+         * score of -inf is a mask): O = 0, LSE = -inf (notes/design.md) */
+        if (nk == 0) {
             lse_ref[n] = -INFINITY;
             continue;
         }
@@ -59,6 +61,10 @@ void attn_oracle_forward(const attn_problem *p, const float *q, const float *k,
                 acc += (double)q[qo + d] * k[kvo + (size_t)j * D + d];
             s[j] = acc * scale;
             m = nan_max(m, s[j]);
+        }
+        if (m == -INFINITY) { /* every visible score is -inf: masked, the same */
+            lse_ref[n] = -INFINITY;
+            continue;
         }
         double l = 0;
         for (int j = 0; j < nk; j++) {
@@ -107,6 +113,8 @@ void attn_oracle_backward_given(const attn_problem *p, const float *q, const flo
             P[j] = acc * scale;
             m = nan_max(m, P[j]);
         }
+        if (m == -INFINITY)
+            continue; /* every visible score -inf: masked, O = 0, the same */
         for (int j = 0; j < nk; j++)
             l += exp(P[j] - m);
         double delta = 0; /* rowsum(P ∘ dP) = rowsum(dO ∘ O) */
@@ -152,7 +160,7 @@ void attn_oracle_delta_bound(const attn_problem *p, const float *q, const float 
         int h, i;
         size_t qo, kvo;
         attn_row_offsets(p, (int64_t)r, &h, &i, &qo, &kvo);
-        const int nk = attn_keys_visible(p, i);
+        const int nk = lse[r] == -INFINITY ? 0 : attn_keys_visible(p, i); /* masked row */
         double a = 0; /* Σ_d |dO_id · O_id|: what δ_i's rounding scales with */
         for (int d = 0; d < D; d++)
             a += fabs((double)dout[qo + d] * o[qo + d]);
@@ -198,6 +206,10 @@ void attn_naive_fp32_rows(const attn_problem *p, const float *q, const float *k,
                 acc += q[qo + d] * k[kvo + (size_t)j * D + d];
             s[j] = acc * scale;
             m = nan_maxf(m, s[j]);
+        }
+        if (m == -INFINITY) { /* every visible score -inf: masked */
+            lse_rows[n] = -INFINITY;
+            continue;
         }
         float l = 0;
         for (int j = 0; j < nk; j++)

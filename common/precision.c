@@ -116,6 +116,47 @@ void attn_naive_rows_at(const attn_problem *p, attn_dtype t, const float *q, con
                         const float *v, const int64_t *rows, size_t n_rows, float *o_rows,
                         float *lse_rows)
 {
+    attn_naive_rows_order(p, t, ATTN_ORDER_FORWARD, q, k, v, rows, n_rows, o_rows, lse_rows);
+}
+
+/** Σ_d a[d]·b[d] in fp32, in summation order @p order (attn_naive_rows_order()) */
+static float dot_order(const float *a, const float *b, int D, attn_order order)
+{
+    if (order == ATTN_ORDER_REVERSE) {
+        float acc = 0;
+        for (int d = D - 1; d >= 0; d--)
+            acc += a[d] * b[d];
+        return acc;
+    }
+    if (order == ATTN_ORDER_BLOCKED) { /* four interleaved partial sums, as a float4 loop */
+        float part[4] = {0, 0, 0, 0};
+        for (int d = 0; d < D; d++)
+            part[d % 4] += a[d] * b[d];
+        return (part[0] + part[1]) + (part[2] + part[3]);
+    }
+    float acc = 0;
+    for (int d = 0; d < D; d++)
+        acc += a[d] * b[d];
+    return acc;
+}
+
+/** key j of the nk a row sees, visited as the @p x-th in order @p order:
+ * forward; reverse; blocked: blocks of 32 keys, the last block first */
+static int key_order(int x, int nk, attn_order order)
+{
+    if (order == ATTN_ORDER_REVERSE)
+        return nk - 1 - x;
+    if (order == ATTN_ORDER_BLOCKED) {
+        const int nb = (nk + 31) / 32, last = nk - 32 * (nb - 1); /* keys in the last block */
+        return x < last ? 32 * (nb - 1) + x : x - last;
+    }
+    return x;
+}
+
+void attn_naive_rows_order(const attn_problem *p, attn_dtype t, attn_order order, const float *q,
+                           const float *k, const float *v, const int64_t *rows, size_t n_rows,
+                           float *o_rows, float *lse_rows)
+{
     const int D = p->head_dim, Sk = p->seqlen_k;
     const float scale = attn_scale(p);
     /* fp32: P normalized term by term, exactly as attn_naive_fp32_rows()
@@ -146,16 +187,22 @@ void attn_naive_rows_at(const attn_problem *p, attn_dtype t, const float *q, con
         }
         float m = -INFINITY;
         for (int j = 0; j < nk; j++) {
-            float acc = 0; /* the MMA: exact products, fp32 accumulation */
-            for (int d = 0; d < D; d++)
-                acc += q[qo + d] * k[kvo + (size_t)j * D + d];
+            /* the MMA: exact products, fp32 accumulation */
+            const float acc = dot_order(q + qo, k + kvo + (size_t)j * D, D, order);
             s[j] = acc * scale;
             m = prec_nan_maxf(m, s[j]);
         }
+        if (m == -INFINITY) { /* every visible score -inf: a masked row (design page) */
+            lse_rows[n] = -INFINITY;
+            continue;
+        }
         float l = 0; /* the sum of the unrounded P */
-        for (int j = 0; j < nk; j++)
+        for (int x = 0; x < nk; x++) {
+            const int j = key_order(x, nk, order);
             l += (s[j] = expf(s[j] - m));
-        for (int j = 0; j < nk; j++) {
+        }
+        for (int x = 0; x < nk; x++) {
+            const int j = key_order(x, nk, order);
             /* P as the second GEMM's operand */
             const float pj = late_norm ? attn_round_to(s[j], t) : s[j] / l;
             for (int d = 0; d < D; d++)

@@ -5,7 +5,7 @@
  * One table of shapes (notes/design.md, "The conformance table"): (Sq, Sk) pairs with odd
  * lengths, head dims 32/64/128, causal on and off, MHA/GQA/MQA, plus the
  * special inputs (rows that see no key, logits of magnitude 1e4, NaN in one
- * row of Q, K or V). A suite registers loop tests over the table with
+ * row of Q, K or V, a row whose every score is −inf). A suite registers loop tests over the table with
  * tcase_add_loop_test() and calls conf_check_step() in each iteration.
  */
 #ifndef ATTN_CONFORMANCE_H
@@ -20,6 +20,7 @@ typedef enum {
     CONF_NAN_Q,        /**< one row of Q is NaN */
     CONF_NAN_K,        /**< one row of K is NaN */
     CONF_NAN_V,        /**< one row of V is NaN */
+    CONF_NEG_INF_Q,    /**< one row of Q has a −inf that makes every score of its row −inf */
     CONF_KIND_COUNT
 } conf_kind;
 
@@ -65,6 +66,14 @@ void conf_delta_allowance(const attn_problem *p, const float *q, const float *k,
 double conf_grad_scale(const attn_problem *p, const double *dq, const double *dk,
                        const double *dv);
 
+/**
+ * Is query row @p r (= (b·Hq + h)·Sq + i) masked whole for inputs of kind
+ * @p kind: it sees no key, or (CONF_NEG_INF_Q) every score it sees is −inf?
+ * Such a row has O = 0 and LSE = −inf, and in the backward dQ = 0 and no
+ * part in dK or dV (notes/design.md, "Fully masked rows").
+ */
+int conf_row_masked(const attn_problem *p, conf_kind kind, int64_t r);
+
 /** Number of entries in the shape table. */
 int conf_shape_count(void);
 /** Entry @p i of the shape table (batch 1 or 2; fewer heads for big shapes). */
@@ -88,7 +97,10 @@ const char *conf_describe(const attn_problem *p, conf_kind kind);
  * [−12, 12], then the first coordinate set to ±100 in Q (the sign
  * alternating by row) and 100 in K, so every logit is ±1e4 plus a small
  * integer, computed exactly; p->softmax_scale set to 1. NaN kinds: one row
- * of Q, K or V made NaN, batch 0, head 0, the middle row).
+ * of Q, K or V made NaN, batch 0, head 0, the middle row. −inf in Q: the
+ * first coordinate of every K row made positive, |k| + 0.25, and that of
+ * the same middle row of Q made −inf, so every score of that row is −inf:
+ * a row masked by its scores, O = 0 and LSE = −inf, never NaN).
  */
 void conf_fill_inputs(attn_problem *p, conf_kind kind, uint64_t seed, float *q, float *k,
                       float *v);
@@ -100,7 +112,8 @@ void conf_fill_inputs(attn_problem *p, conf_kind kind, uint64_t seed, float *q, 
  *  - O passes the correctness rule against the float64 oracle (baseline:
  *    the fp32 naive rows), LSE within ATTN_LSE_TOL;
  *  - NaN appears exactly in the rows the oracle says, nowhere else;
- *  - rows that see no key have O = 0 and LSE = -inf;
+ *  - rows that see no key, or whose every score is −inf, have O = 0 and
+ *    LSE = -inf (conf_row_masked());
  *  - |O_step - O_prev| is bounded by the sum of their two allowed errors.
  * Returns 0 when it ran, or 1 when the step's runner reported "no CUDA
  * device" (the caller then skips). Large problems compare sampled rows.

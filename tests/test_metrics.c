@@ -147,6 +147,113 @@ START_TEST(entry_points_refuse)
 }
 END_TEST
 
+/*
+ * The forward rule (attn_forward_rule(), the one the step programs and the
+ * suites apply) at logits of magnitude 30: Q and K standard normal ×
+ * sqrt(30), V standard normal, D = 64, causal, 4 heads, N = 256, default
+ * scale, so a logit is about N(0, 30²) and the fp32 rounding of S, which
+ * depends on the summation order, dominates the error. Correct kernels
+ * with other summation orders than step 01's pass: steps 02 and 03, and
+ * m30_reordered() below (an online softmax over the keys backwards, q·k
+ * as eight strided partial sums: no order the rule's baseline uses). Wrong
+ * ones fail: the scale missing, the first key dropped, every P biased by
+ * 2^-14 (6e-5) relative, as a softmax whose l_i is off by that much.
+ */
+enum { M30_H = 4, M30_N = 256, M30_D = 64 };
+
+/** A correct forward in a summation order of its own (see above). */
+static void m30_reordered(const attn_problem *p, const float *q, const float *k, const float *v,
+                          float *o, float *lse)
+{
+    const int D = p->head_dim;
+    const float scale = attn_scale(p);
+    for (int64_t r = 0; r < (int64_t)attn_lse_elems(p); r++) {
+        int h, i;
+        size_t qo, kvo;
+        attn_row_offsets(p, r, &h, &i, &qo, &kvo);
+        float m = -INFINITY, l = 0, acc[M30_D] = {0};
+        for (int j = attn_keys_visible(p, i) - 1; j >= 0; j--) {
+            float part[8] = {0};
+            for (int d = 0; d < D; d++)
+                part[d % 8] += q[qo + d] * k[kvo + (size_t)j * D + d];
+            const float s = (((part[0] + part[4]) + (part[1] + part[5])) +
+                             ((part[2] + part[6]) + (part[3] + part[7]))) * scale;
+            const float m_new = fmaxf(m, s), corr = expf(m - m_new), pj = expf(s - m_new);
+            l = l * corr + pj;
+            for (int d = 0; d < D; d++)
+                acc[d] = acc[d] * corr + pj * v[kvo + (size_t)j * D + d];
+            m = m_new;
+        }
+        for (int d = 0; d < D; d++)
+            o[qo + d] = acc[d] / l;
+        lse[r] = m + logf(l);
+    }
+}
+
+/** the check of one result against the rule; prints its numbers */
+static int m30_passes(const attn_problem *p, const attn_fwd_rule *r, const double *o_ref,
+                      const double *lse_ref, const float *o, const float *lse, const char *what)
+{
+    const size_t qn = attn_q_elems(p), ln = attn_lse_elems(p);
+    attn_err e = attn_compare(o, o_ref, qn);
+    double le = attn_lse_err(lse, lse_ref, ln);
+    printf("rule at magnitude 30: %-34s max_abs_err %.3g (%.2f x step 01's %.3g; allowed %.3g = "
+           "2 x %.3g + %.3g), lse_err %.3g (allowed %.3g)\n",
+           what, e.max_abs, e.max_abs / r->baseline_fwd, r->baseline_fwd, r->allowed, r->baseline,
+           r->atol, le, r->lse_tol);
+    return attn_forward_ok(r, &e, le);
+}
+
+START_TEST(rule_magnitude_30)
+{
+    attn_problem p = {1, M30_H, M30_H, M30_N, M30_N, M30_D, 1, 0};
+    const size_t qn = attn_q_elems(&p), ln = attn_lse_elems(&p);
+    float *q = malloc(qn * 4), *k = malloc(qn * 4), *v = malloc(qn * 4);
+    float *o = malloc(qn * 4), *lse = malloc(ln * 4);
+    double *o_ref = malloc(qn * 8), *lse_ref = malloc(ln * 8);
+    ck_assert(q && k && v && o && lse && o_ref && lse_ref);
+    const uint64_t seed = 30 + (uint64_t)_i;
+    attn_fill_normal(q, qn, seed, ATTN_STREAM_Q);
+    attn_fill_normal(k, qn, seed, ATTN_STREAM_K);
+    attn_fill_normal(v, qn, seed, ATTN_STREAM_V);
+    for (size_t i = 0; i < qn; i++)
+        q[i] *= sqrtf(30.0f), k[i] *= sqrtf(30.0f);
+    attn_oracle_forward(&p, q, k, v, NULL, ln, o_ref, lse_ref);
+    attn_fwd_rule r;
+    ck_assert_int_eq(attn_forward_rule(&p, ATTN_F32, q, k, v, NULL, ln, o_ref, lse_ref, &r), 0);
+
+    /* correct, in other summation orders */
+    ck_assert_int_eq(attn02_forward(&p, q, k, v, o, lse), 0);
+    ck_assert_msg(m30_passes(&p, &r, o_ref, lse_ref, o, lse, "step 02 (correct)"),
+                  "step 02 fails the rule at magnitude 30 (seed %d)", (int)seed);
+    ck_assert_int_eq(attn03_forward(&p, q, k, v, o, lse), 0);
+    ck_assert_msg(m30_passes(&p, &r, o_ref, lse_ref, o, lse, "step 03 (correct)"),
+                  "step 03 fails the rule at magnitude 30 (seed %d)", (int)seed);
+    m30_reordered(&p, q, k, v, o, lse);
+    ck_assert_msg(m30_passes(&p, &r, o_ref, lse_ref, o, lse, "reordered (correct)"),
+                  "the reordered forward fails the rule at magnitude 30 (seed %d)", (int)seed);
+
+    /* wrong: the scale missing (1 instead of 1/sqrt(D)) */
+    attn_problem wrong = p;
+    wrong.softmax_scale = 1.0f;
+    ck_assert_int_eq(attn03_forward(&wrong, q, k, v, o, lse), 0);
+    ck_assert(!m30_passes(&p, &r, o_ref, lse_ref, o, lse, "mutant: scale missing"));
+    /* wrong: the first key dropped (K and V from row 1, one key fewer:
+     * bottom-right causal, row i then sees keys 1..i) */
+    wrong = p;
+    wrong.seqlen_k = M30_N - 1;
+    ck_assert_int_eq(attn02_forward(&wrong, q, k + M30_D, v + M30_D, o, lse), 0);
+    ck_assert(!m30_passes(&p, &r, o_ref, lse_ref, o, lse, "mutant: first key dropped"));
+    /* wrong: every P_ij biased by 2^-14 (about 6e-5) relative, as a
+     * softmax whose l_i is off by that much */
+    ck_assert_int_eq(attn01_forward(&p, q, k, v, o, lse), 0);
+    for (size_t i = 0; i < qn; i++)
+        o[i] *= 1.0f + 0x1p-14f;
+    ck_assert(!m30_passes(&p, &r, o_ref, lse_ref, o, lse, "mutant: P biased by 2^-14"));
+    free(q), free(k), free(v), free(o), free(lse), free(o_ref), free(lse_ref);
+}
+END_TEST
+
 Suite *suite_metrics(void)
 {
     Suite *s = suite_create("metrics");
@@ -156,6 +263,7 @@ Suite *suite_metrics(void)
     tcase_add_test(tc, memory_accounting);
     tcase_add_test(tc, problem_rules);
     tcase_add_test(tc, entry_points_refuse);
+    tcase_add_loop_test(tc, rule_magnitude_30, 0, 3);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -686,14 +686,18 @@ END_TEST
  *  - Finite inputs whose fp32 score overflows (1e30 · 1e30): that row is
  *    NaN in fp32 while the float64 oracle is finite: FAIL, exit 1, with
  *    the "NaN in O" line; the outputs are still written.
+ *  - -Inf in Q row i, every K[j][0] > 0: every score of row i is -inf, a
+ *    row masked by its scores: O row i = 0 and LSE i = -inf, never NaN
+ *    (the rule of notes/design.md, "Fully masked rows"), in the oracle too.
  * Exit 0 (PASS) everywhere else: the float64 oracle follows the same IEEE
  * rules, and the check compares NaN and Inf positions as well as values.
  */
-enum { NI_SQ = 5, NI_SK = 7, NI_D = 4, NI_CASES = 8 };
+enum { NI_SQ = 5, NI_SK = 7, NI_D = 4, NI_CASES = 9 };
 static const char *const NI_NAME[NI_CASES] = {
     "nan-q", "nan-k causal", "nan-v causal", "+inf-q", "+inf-k", "-inf-k first key", "+inf-v",
-    "fp32 overflow"};
-enum { NI_FINITE = 0, NI_NAN = 1, NI_INF = 2 };
+    "fp32 overflow", "-inf-q every score"};
+/* NI_MASKED: O exactly 0, LSE exactly -inf */
+enum { NI_FINITE = 0, NI_NAN = 1, NI_INF = 2, NI_MASKED = 3 };
 
 static int ni_sees(int c, int i, int j) { return (c == 1 || c == 2) ? j <= i + NI_SK - NI_SQ : 1; }
 
@@ -708,6 +712,7 @@ static int ni_o(int c, int h, int i, int d)
     case 4: return i % 2 == 0 ? NI_NAN : NI_FINITE;
     case 5: return i % 2 == 1 ? NI_NAN : NI_FINITE;
     case 6: return d == 1 ? NI_INF : NI_FINITE;
+    case 8: return h == 1 && i == 3 ? NI_MASKED : NI_FINITE;
     default: return h == 0 && i == 1 ? NI_NAN : NI_FINITE;
     }
 }
@@ -731,6 +736,9 @@ START_TEST(program_nan_inf_inputs)
     attn_fill_normal(k, NI_SK * NI_D, 31 + (uint64_t)c, ATTN_STREAM_K);
     attn_fill_normal(v, NI_SK * NI_D, 31 + (uint64_t)c, ATTN_STREAM_V);
 #define Q(h, i, d) q[((h) * NI_SQ + (i)) * NI_D + (d)]
+    if (c == 8) /* a positive first coordinate in every K row */
+        for (int j = 0; j < NI_SK; j++)
+            k[j * NI_D] = fabsf(k[j * NI_D]) + 0.25f;
     if (c == 4 || c == 5) /* the sign of each row's score for the Inf key */
         for (int h = 0; h < 2; h++)
             for (int i = 0; i < NI_SQ; i++)
@@ -743,6 +751,7 @@ START_TEST(program_nan_inf_inputs)
     case 4: k[2 * NI_D + 0] = INFINITY; break;
     case 5: k[0 * NI_D + 0] = -INFINITY; break;
     case 6: v[3 * NI_D + 1] = INFINITY; break;
+    case 8: Q(1, 3, 0) = -INFINITY; break;
     default:
         for (int d = 0; d < NI_D; d++)
             Q(0, 1, d) = 1e30f, k[4 * NI_D + d] = 1e30f;
@@ -770,12 +779,16 @@ START_TEST(program_nan_inf_inputs)
     for (int h = 0; h < 2; h++)
         for (int i = 0; i < NI_SQ; i++) {
             float lse = l.data[h * NI_SQ + i];
-            ck_assert_msg(classify(lse) == ni_lse(c, h, i), "%s, step %s: LSE[%d][%d] = %g",
-                          NI_NAME[c], step->id, h, i, (double)lse);
+            const int want_l = ni_lse(c, h, i);
+            ck_assert_msg(want_l == NI_MASKED ? lse == -INFINITY : classify(lse) == want_l,
+                          "%s, step %s: LSE[%d][%d] = %g", NI_NAME[c], step->id, h, i,
+                          (double)lse);
             for (int d = 0; d < NI_D; d++) {
                 float x = o.data[(h * NI_SQ + i) * NI_D + d];
-                ck_assert_msg(classify(x) == ni_o(c, h, i, d), "%s, step %s: O[%d][%d][%d] = %g",
-                              NI_NAME[c], step->id, h, i, d, (double)x);
+                const int want_o = ni_o(c, h, i, d);
+                ck_assert_msg(want_o == NI_MASKED ? x == 0.0f : classify(x) == want_o,
+                              "%s, step %s: O[%d][%d][%d] = %g", NI_NAME[c], step->id, h, i, d,
+                              (double)x);
                 ck_assert(classify(x) != NI_INF || x > 0);
             }
         }

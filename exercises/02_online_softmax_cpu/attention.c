@@ -69,8 +69,8 @@ int attn02_forward(const attn_problem *p, const float *q, const float *k,
                     (void)s, (void)m, (void)l; /* TODO: delete once 2.1-2.3 are done */
                 }
                 /* TODO(2.4): normalize once, at the end: O[i][d] = acc[d] / l, and
-                 * LSE[i] = m + ln(l); a row that saw no key (nk == 0) gets O = 0 and
-                 * LSE = -inf, never 0/0 — ~4 lines */
+                 * LSE[i] = m + ln(l); a row that ends with l = 0 (it saw no key, or
+                 * every score it saw was -inf) gets O = 0 and LSE = -inf, never 0/0 — ~4 lines */
             }
         }
     attn_free(acc);

@@ -116,7 +116,8 @@ int attn03_forward(const attn_problem *p, const float *q, const float *k,
                         /* TODO(3.2), line 11: mi = m[i0 + r]; m_new = max(m_i, m̃_ij);
                          * a = exp(m_i − m_new), bt = exp(m̃_ij − m_new);
                          * l_new = a·ℓ_i + bt·ℓ̃_ij. On this row's first visible block
-                         * m_i = -inf and a = 0 — ~3 lines */
+                         * m_i = -inf and a = 0 (a block whose every score is -inf: see
+                         * the README's hint on the -inf guard) — ~3 lines */
                         /* TODO(3.3), line 12: O_i ← diag(ℓ_new)⁻¹ (diag(ℓ_i) e^(m_i−m_new) O_i
                          * + e^(m̃_ij−m_new) P̃_ij V_j) for row r, in place in O (row i0 + r):
                          * multiply by ℓ_i·a (undo the old division, move to m_new), add

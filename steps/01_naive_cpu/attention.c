@@ -66,6 +66,8 @@ int attn01_forward(const attn_problem *p, const float *q, const float *k,
                 float m = -INFINITY, l = 0;
                 for (int j = 0; j < nk; j++)
                     m = nan_maxf(m, Si[j]);
+                if (m == -INFINITY)
+                    nk = 0; /* every visible score -inf: a masked row, O = 0 */
                 for (int j = 0; j < nk; j++)
                     l += (Pi[j] = expf(Si[j] - m));
                 for (int j = 0; j < Sk; j++)

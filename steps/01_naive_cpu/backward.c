@@ -34,8 +34,9 @@ int attn01_backward(const attn_problem *p, const float *q, const float *k,
     float *P = attn_alloc((size_t)Sq * Sk * sizeof *P);
     float *dP = attn_alloc((size_t)Sq * Sk * sizeof *dP);
     float *dS = attn_alloc((size_t)Sq * Sk * sizeof *dS);
-    if (!P || !dP || !dS) {
-        attn_free(P), attn_free(dP), attn_free(dS);
+    int *keys = attn_alloc((size_t)Sq * sizeof *keys); /* keys each row uses */
+    if (!P || !dP || !dS || !keys) {
+        attn_free(P), attn_free(dP), attn_free(dS), attn_free(keys);
         return ATTN_EXIT_RESOURCE;
     }
     memset(dk, 0, attn_kv_elems(p) * sizeof *dk);
@@ -58,6 +59,9 @@ int attn01_backward(const attn_problem *p, const float *q, const float *k,
                     Pi[j] = acc * scale;
                     m = nan_maxf(m, Pi[j]);
                 }
+                /* every visible score -inf: a masked row (O = 0), like one
+                 * that sees no key: zero dQ, nothing into dK and dV */
+                keys[i] = nk = m == -INFINITY ? 0 : nk;
                 for (int j = 0; j < nk; j++)
                     l += (Pi[j] = expf(Pi[j] - m));
                 for (int j = 0; j < nk; j++)
@@ -65,7 +69,7 @@ int attn01_backward(const attn_problem *p, const float *q, const float *k,
             }
             /* dP = dO Vᵀ, δ, dS = P ∘ (dP − δ) */
             for (int i = 0; i < Sq; i++) {
-                int nk = attn_keys_visible(p, i);
+                int nk = keys[i];
                 float *Pi = P + (size_t)i * Sk, *dPi = dP + (size_t)i * Sk;
                 float *dSi = dS + (size_t)i * Sk, delta = 0;
                 for (int j = 0; j < nk; j++) {
@@ -80,7 +84,7 @@ int attn01_backward(const attn_problem *p, const float *q, const float *k,
             }
             /* dQ = scale · dS K;  dK += scale · dSᵀ Q;  dV += Pᵀ dO */
             for (int i = 0; i < Sq; i++) {
-                int nk = attn_keys_visible(p, i);
+                int nk = keys[i];
                 float *dQi = dQ + (size_t)i * D;
                 memset(dQi, 0, (size_t)D * sizeof *dQi);
                 for (int j = 0; j < nk; j++) {
@@ -93,6 +97,6 @@ int attn01_backward(const attn_problem *p, const float *q, const float *k,
                 }
             }
         }
-    attn_free(P), attn_free(dP), attn_free(dS);
+    attn_free(P), attn_free(dP), attn_free(dS), attn_free(keys);
     return 0;
 }

@@ -65,8 +65,9 @@ int attn02_forward(const attn_problem *p, const float *q, const float *k,
                 }
                 float *Oi = O + (size_t)i * D;
                 for (int d = 0; d < D; d++)
-                    Oi[d] = nk ? acc[d] / l : 0.0f; /* normalize once, at the end */
-                L[i] = nk ? m + logf(l) : -INFINITY; /* no key: O = 0, LSE = -inf */
+                    Oi[d] = l != 0 ? acc[d] / l : 0.0f; /* normalize once, at the end */
+                /* no key, or every score -inf (l = 0): O = 0, LSE = -inf */
+                L[i] = l != 0 ? m + logf(l) : -INFINITY;
             }
         }
     attn_free(acc);

@@ -103,11 +103,14 @@ int attn03_forward(const attn_problem *p, const float *q, const float *k,
                         float mt = -INFINITY, lt = 0;
                         for (int c = 0; c < nk; c++)
                             mt = nan_maxf(mt, s[c]);
+                        /* the -inf guard (step 02): a block whose scores are all -inf has mt = -inf */
+                        float mt_ref = mt == -INFINITY ? 0.0f : mt;
                         for (int c = 0; c < nk; c++)
-                            lt += (s[c] = expf(s[c] - mt));
+                            lt += (s[c] = expf(s[c] - mt_ref));
                         /* line 11: m_new = max(m_i, m̃_ij), ℓ_new = e^(m_i−m_new) ℓ_i + e^(m̃_ij−m_new) ℓ̃_ij */
                         float mi = m[i0 + r], m_new = nan_maxf(mt, mi);
-                        float a = expf(mi - m_new), bt = expf(mt - m_new);
+                        float m_ref = m_new == -INFINITY ? 0.0f : m_new;
+                        float a = expf(mi - m_ref), bt = expf(mt - m_ref);
                         float l_new = a * l[i0 + r] + bt * lt;
                         /* line 12: O_i = diag(ℓ_new)⁻¹ (diag(ℓ_i) e^(m_i−m_new) O_i + e^(m̃_ij−m_new) P̃_ij V_j) */
                         float *Or = O + (size_t)(i0 + r) * D, keep = l[i0 + r] * a;
@@ -119,7 +122,7 @@ int attn03_forward(const attn_problem *p, const float *q, const float *k,
                                 Or[d] += w * Vj[(size_t)c * D + d];
                         }
                         for (int d = 0; d < D; d++)
-                            Or[d] /= l_new;
+                            Or[d] = l_new != 0 ? Or[d] / l_new : 0.0f; /* 0: every score -inf so far */
                         /* line 13: ℓ_i = ℓ_new, m_i = m_new */
                         l[i0 + r] = l_new, m[i0 + r] = m_new;
                     }

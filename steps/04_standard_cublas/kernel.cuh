@@ -9,10 +9,13 @@
  *     P = softmax(S)        softmax_rows_kernel: one warp per row, shuffle reductions
  *     O = P V               cuBLAS SGEMM, reading P back from device memory
  *
- * The GEMMs are cuBLAS's; the sequence is in launch.cu (attn04_forward).
+ * The GEMMs are cuBLAS's; the sequence is in launch.cu (forward04).
  */
 #ifndef ATTN_STEP04_KERNEL_CUH
 #define ATTN_STEP04_KERNEL_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include "device/softmax.cuh"
 #include "device/visibility.cuh"
@@ -23,8 +26,26 @@
 /** Threads per warp: one warp owns one row of S. */
 #define WARP 32
 
+/* S and P are stored in the type T of the run (float, __half or
+ * __nv_bfloat16); the arithmetic is always fp32. */
+/** An element of S, P or V as a float (the identity for float). */
+static __device__ __forceinline__ float to_f32(float x) { return x; }
+/** @copydoc to_f32(float) */
+static __device__ __forceinline__ float to_f32(__half x) { return __half2float(x); }
+/** @copydoc to_f32(float) */
+static __device__ __forceinline__ float to_f32(__nv_bfloat16 x) { return __bfloat162float(x); }
+/** A float rounded (to nearest even) to T, as it is written (the identity for float). */
+template <typename T> static __device__ __forceinline__ T from_f32(float x) { return x; }
+/** @copydoc from_f32 */
+template <> __device__ __forceinline__ __half from_f32<__half>(float x) { return __float2half_rn(x); }
+/** @copydoc from_f32 */
+template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float x)
+{
+    return __float2bfloat16_rn(x);
+}
+
 /**
- * Row-wise softmax of S into P, and the row's LSE.
+ * Row-wise softmax of S into P (both of type T), and the row's LSE.
  *   s:   [R, Sk]  scaled scores, R = B·Hq·Sq rows (row r = (b·Hq + h)·Sq + i)
  *   p:   [R, Sk]  probabilities; 0 at every masked position (GEMM 2 reads all Sk)
  *   lse: [R]      m_i + ln(l_i); -inf for a row that sees no key
@@ -39,11 +60,14 @@
  *
  * NaN: fmaxf() ignores a NaN, but exp(NaN - m) is NaN, so exactly the rows
  * whose visible scores hold a NaN get NaN; masked scores are never read.
+ * A score of -inf counts as masked: softmax_guard keeps exp(-inf - (-inf))
+ * out of a lane that has seen only -inf, and a row that has (l_i = 0)
+ * gets P = 0 and LSE = -inf, as one that sees no key.
  */
-static __global__ void softmax_rows_kernel(const float *__restrict__ s,
-                                    float *__restrict__ p,
-                                    float *__restrict__ lse, size_t rows,
-                                    int sq, int sk, int causal)
+template <typename T>
+static __global__ void softmax_rows_kernel(const T *__restrict__ s, T *__restrict__ p,
+                                           float *__restrict__ lse, size_t rows,
+                                           int sq, int sk, int causal)
 {
     const int lane = threadIdx.x % WARP;
     const size_t r = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
@@ -52,15 +76,15 @@ static __global__ void softmax_rows_kernel(const float *__restrict__ s,
 
     const int i = (int)(r % (size_t)sq);
     const int n = keys_visible(i, sq, sk, causal);
-    const float *s_row = s + r * (size_t)sk; /* size_t: R·Sk passes 2^31 at long N */
-    float *p_row = p + r * (size_t)sk;
+    const T *s_row = s + r * (size_t)sk; /* size_t: R·Sk passes 2^31 at long N */
+    T *p_row = p + r * (size_t)sk;
 
     /* Pass 1: per-lane online max and sum over the visible keys j < n. */
     float m = -INFINITY, l = 0.0f;
     for (int j = lane; j < n; j += WARP) {
-        float x = s_row[j];
+        float x = to_f32(s_row[j]);
         float m_new = fmaxf(m, x);
-        l = rescale_sum(l, m, m_new) + expf(x - m_new);
+        l = rescale_sum(l, m, m_new) + expf(x - softmax_guard(m_new));
         m = m_new;
     }
     /* Merge the 32 lanes: the row max m_i, then each lane's sum re-expressed
@@ -69,26 +93,27 @@ static __global__ void softmax_rows_kernel(const float *__restrict__ s,
     l = warp_allreduce_sum<WARP>(rescale_sum(l, m, m_row));
     m = m_row;
 
-    /* Pass 2: the row of P, exp(S_ij - m_i) / l_i where visible, else 0. */
+    /* Pass 2: the row of P, exp(S_ij - m_i) / l_i where visible, else 0.
+     * l_i = 0: every visible score is -inf, a masked row: P = 0, LSE = -inf. */
     for (int j = lane; j < sk; j += WARP)
-        p_row[j] = (j < n) ? expf(s_row[j] - m) / l : 0.0f;
+        p_row[j] = from_f32<T>((j < n && l != 0.0f) ? expf(to_f32(s_row[j]) - m) / l : 0.0f);
     if (lane == 0)
-        lse[r] = (n == 0) ? -INFINITY : m + logf(l);
+        lse[r] = (n == 0 || l == 0.0f) ? -INFINITY : m + logf(l);
 }
 
 /**
  * Causal only: undo NaN that GEMM 2 brings into rows that never see it.
- *   p: [R, Sk], v: [B, Hkv, Sk, D], o: [R, D]
+ *   p: [R, Sk], v: [B, Hkv, Sk, D], o: [R, D], all of type T
  * O = P V sums over ALL Sk keys, masked ones with P_ij = 0, and 0 · NaN =
  * NaN: a NaN in V row j would reach rows that do not see key j. So a row
  * with masked keys that came out NaN is recomputed over its visible keys
  * only (a plain loop: the rare case, not speed). One warp per row; rows
  * without NaN read their D values and leave (about 1% of step 04's time).
  */
-static __global__ void causal_nan_fixup_kernel(const float *__restrict__ p,
-                                        const float *__restrict__ v,
-                                        float *__restrict__ o, size_t rows,
-                                        int hq, int hkv, int sq, int sk, int d)
+template <typename T>
+static __global__ void causal_nan_fixup_kernel(const T *__restrict__ p, const T *__restrict__ v,
+                                               T *__restrict__ o, size_t rows,
+                                               int hq, int hkv, int sq, int sk, int d)
 {
     const int lane = threadIdx.x % WARP;
     const size_t r = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
@@ -99,23 +124,23 @@ static __global__ void causal_nan_fixup_kernel(const float *__restrict__ p,
     if (n == sk)
         return; /* sees every key: any NaN in its O is genuinely its own */
 
-    float *o_row = o + r * (size_t)d;
+    T *o_row = o + r * (size_t)d;
     int has_nan = 0;
     for (int c = lane; c < d; c += WARP)
-        has_nan |= isnan(o_row[c]);
+        has_nan |= isnan(to_f32(o_row[c]));
     if (!__any_sync(0xffffffffu, has_nan))
         return;
 
     const size_t bh = r / (size_t)sq;            /* b·Hq + h */
     const size_t b = bh / (size_t)hq, h = bh % (size_t)hq;
     const size_t kv_head = b * hkv + h / (size_t)(hq / hkv);
-    const float *p_row = p + r * (size_t)sk;
-    const float *v_head = v + kv_head * (size_t)sk * d;
+    const T *p_row = p + r * (size_t)sk;
+    const T *v_head = v + kv_head * (size_t)sk * d;
     for (int c = lane; c < d; c += WARP) {
         float acc = 0.0f;
         for (int j = 0; j < n; j++)
-            acc += p_row[j] * v_head[(size_t)j * d + c];
-        o_row[c] = acc;
+            acc += to_f32(p_row[j]) * to_f32(v_head[(size_t)j * d + c]);
+        o_row[c] = from_f32<T>(acc);
     }
 }
 

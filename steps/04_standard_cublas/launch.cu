@@ -45,6 +45,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <type_traits>
+
 #include "common.h"
 #include "cuda_check.h"
 #include "kernel.cuh"
@@ -67,9 +69,38 @@ static int supports04(const attn_problem *p, char *msg, size_t msg_len)
     return 0;
 }
 
-/*
+/**
+ * One of step 04's two GEMMs, C = α · op(A) · B over the batch of K/V heads
+ * (column-major, B never transposed, β = 0). fp32: cuBLAS SGEMM in its
+ * default math mode (plain fp32 FMA). fp16/bf16: GemmEx with 16-bit
+ * operands and C, fp32 compute (tensor cores).
+ */
+template <typename T>
+static cublasStatus_t gemm04(cublasHandle_t h, cublasOperation_t op_a, int m, int n, int k,
+                             const float *alpha, const T *a, int lda, long long stride_a,
+                             const T *b, int ldb, long long stride_b, T *c, int ldc,
+                             long long stride_c, int batches)
+{
+    const float zero = 0.0f;
+    if constexpr (std::is_same<T, float>::value) {
+        return cublasSgemmStridedBatched(h, op_a, CUBLAS_OP_N, m, n, k, alpha, a, lda, stride_a,
+                                         b, ldb, stride_b, &zero, c, ldc, stride_c, batches);
+    } else {
+        const cudaDataType_t ct = std::is_same<T, __half>::value ? CUDA_R_16F : CUDA_R_16BF;
+        return cublasGemmStridedBatchedEx(h, op_a, CUBLAS_OP_N, m, n, k, alpha, a, ct, lda,
+                                          stride_a, b, ct, ldb, stride_b, &zero, c, ct, ldc,
+                                          stride_c, batches, CUBLAS_COMPUTE_32F,
+                                          CUBLAS_GEMM_DEFAULT);
+    }
+}
+
+/**
+ * Step 04 at element type T: GEMM, softmax, GEMM (and the causal fix-up).
+ *
  * q: [B, Hq, Sq, D], k, v: [B, Hkv, Sk, D], o: [B, Hq, Sq, D], lse: [B, Hq, Sq]
- * workspace: S [B, Hq, Sq, Sk] then P [B, Hq, Sq, Sk]
+ * workspace: S [B, Hq, Sq, Sk] then P [B, Hq, Sq, Sk], of element type T
+ * (float, __half or __nv_bfloat16: Q, K, V and O are of that type too; LSE
+ * is fp32). At 16 bits S and P use half of attn04_workspace_bytes().
  *
  * cuBLAS is column-major; our tensors are row-major. A row-major X[m][n] is
  * the column-major matrix Xᵀ, so every product is written transposed:
@@ -84,18 +115,20 @@ static int supports04(const attn_problem *p, char *msg, size_t msg_len)
  * over B·Hq heads; for MQA it is B GEMMs of Hq·Sq rows — bigger GEMMs, and
  * K/V are read once per group instead of once per query head.
  */
-extern "C" int attn04_forward(const attn_problem *p, const float *q,
-                              const float *k, const float *v, float *o,
-                              float *lse, void *workspace,
-                              struct CUstream_st *stream)
+template <typename T>
+static int forward04(const attn_problem *p, const T *q, const T *k, const T *v, T *o,
+                     float *lse, void *workspace, cudaStream_t stream)
 {
     const int sq = p->seqlen_q, sk = p->seqlen_k, d = p->head_dim;
     const int g = p->heads_q / p->heads_kv;  /* query heads per K/V head */
     const int batches = p->batch * p->heads_kv;
     const size_t rows = (size_t)p->batch * p->heads_q * sq;
-    const float scale = attn_scale(p), one = 1.0f, zero = 0.0f;
-    float *s = (float *)workspace;
-    float *pr = s + rows * (size_t)sk;
+    const float scale = attn_scale(p), one = 1.0f;
+    T *s = (T *)workspace;
+    T *pr = s + rows * (size_t)sk;
+    /* the softmax and fix-up kernels: one warp per row, 8 rows per block */
+    const size_t warps_per_block = SOFTMAX_THREADS / WARP;
+    const size_t blocks = (rows + warps_per_block - 1) / warps_per_block;
     cublasHandle_t h;
 
     if (rows == 0)
@@ -108,9 +141,8 @@ extern "C" int attn04_forward(const attn_problem *p, const float *q,
         /* No keys at all (the validator may already refuse this): every row
          * sees none. O = 0; the softmax kernel writes LSE = -inf for n = 0.
          * The GEMMs would be k = 0 or m = 0 products: skip them. */
-        CUDA_CHECK(cudaMemsetAsync(o, 0, rows * d * sizeof(float), stream));
-        const size_t blocks = (rows + SOFTMAX_THREADS / WARP - 1) / (SOFTMAX_THREADS / WARP);
-        softmax_rows_kernel<<<(unsigned)blocks, SOFTMAX_THREADS, 0, stream>>>(
+        CUDA_CHECK(cudaMemsetAsync(o, 0, rows * d * sizeof(T), stream));
+        softmax_rows_kernel<T><<<(unsigned)blocks, SOFTMAX_THREADS, 0, stream>>>(
             s, pr, lse, rows, sq, sk, p->causal);
         CUDA_CHECK_LAUNCH();
         return 0;
@@ -118,185 +150,52 @@ extern "C" int attn04_forward(const attn_problem *p, const float *q,
 
     /* GEMM 1: Sᵀ[Sk×(g·Sq)] = scale · K[Sk×D] · Qᵀ[D×(g·Sq)] (column-major),
      * per K/V head. K is [Sk, D] row-major = column-major D×Sk, so op = T. */
-    CUBLAS_CHECK(cublasSgemmStridedBatched(
-        h, CUBLAS_OP_T, CUBLAS_OP_N,
-        sk, g * sq, d,                          /* m, n, k */
-        &scale,
-        k, d, (long long)sk * d,                /* A = K of this K/V head */
-        q, d, (long long)g * sq * d,            /* B = its g query heads */
-        &zero,
-        s, sk, (long long)g * sq * sk,          /* C = their rows of S */
-        batches));
+    CUBLAS_CHECK(gemm04<T>(h, CUBLAS_OP_T,
+                           sk, g * sq, d,                   /* m, n, k */
+                           &scale,
+                           k, d, (long long)sk * d,         /* A = K of this K/V head */
+                           q, d, (long long)g * sq * d,     /* B = its g query heads */
+                           s, sk, (long long)g * sq * sk,   /* C = their rows of S */
+                           batches));
 
-    /* Softmax: one warp per row of S, 8 rows per block. */
-    {
-        const size_t warps_per_block = SOFTMAX_THREADS / WARP;
-        const size_t blocks = (rows + warps_per_block - 1) / warps_per_block;
-        softmax_rows_kernel<<<(unsigned)blocks, SOFTMAX_THREADS, 0, stream>>>(
-            s, pr, lse, rows, sq, sk, p->causal);
-        CUDA_CHECK_LAUNCH();
-    }
+    /* Softmax: one warp per row of S. */
+    softmax_rows_kernel<T><<<(unsigned)blocks, SOFTMAX_THREADS, 0, stream>>>(
+        s, pr, lse, rows, sq, sk, p->causal);
+    CUDA_CHECK_LAUNCH();
 
     /* GEMM 2: Oᵀ[D×(g·Sq)] = Vᵀ[D×Sk] · Pᵀ[Sk×(g·Sq)] (column-major).
      * V is [Sk, D] row-major = column-major D×Sk already: op = N. */
-    CUBLAS_CHECK(cublasSgemmStridedBatched(
-        h, CUBLAS_OP_N, CUBLAS_OP_N,
-        d, g * sq, sk,                          /* m, n, k */
-        &one,
-        v, d, (long long)sk * d,                /* A = V of this K/V head */
-        pr, sk, (long long)g * sq * sk,         /* B = P rows of its g heads */
-        &zero,
-        o, d, (long long)g * sq * d,            /* C = O rows */
-        batches));
+    CUBLAS_CHECK(gemm04<T>(h, CUBLAS_OP_N,
+                           d, g * sq, sk,                   /* m, n, k */
+                           &one,
+                           v, d, (long long)sk * d,         /* A = V of this K/V head */
+                           pr, sk, (long long)g * sq * sk,  /* B = P rows of its g heads */
+                           o, d, (long long)g * sq * d,     /* C = O rows */
+                           batches));
 
     if (p->causal) {
-        const size_t warps_per_block = SOFTMAX_THREADS / WARP;
-        const size_t blocks = (rows + warps_per_block - 1) / warps_per_block;
-        causal_nan_fixup_kernel<<<(unsigned)blocks, SOFTMAX_THREADS, 0, stream>>>(
+        causal_nan_fixup_kernel<T><<<(unsigned)blocks, SOFTMAX_THREADS, 0, stream>>>(
             pr, v, o, rows, p->heads_q, p->heads_kv, sq, sk, d);
         CUDA_CHECK_LAUNCH();
     }
     return 0;
 }
 
-/* ---- fp16 and bf16: the same three steps, S and P stored in the type ---- */
-
-/** A 16-bit element as a float (fp16). */
-static __device__ __forceinline__ float to_f32(__half x) { return __half2float(x); }
-/** A 16-bit element as a float (bf16). */
-static __device__ __forceinline__ float to_f32(__nv_bfloat16 x) { return __bfloat162float(x); }
-/** A float rounded (to nearest even) to the 16-bit type of @p like. */
-static __device__ __forceinline__ __half from_f32(float x, __half like)
+/** Step 04 in fp32 (the float entry point: the descriptor's, the benchmark's). */
+extern "C" int attn04_forward(const attn_problem *p, const float *q,
+                              const float *k, const float *v, float *o,
+                              float *lse, void *workspace,
+                              struct CUstream_st *stream)
 {
-    (void)like;
-    return __float2half_rn(x);
-}
-/** @copydoc from_f32(float, __half) */
-static __device__ __forceinline__ __nv_bfloat16 from_f32(float x, __nv_bfloat16 like)
-{
-    (void)like;
-    return __float2bfloat16_rn(x);
+    return forward04<float>(p, q, k, v, o, lse, workspace, stream);
 }
 
-/**
- * softmax_rows_kernel (kernel.cuh) on S and P of 16-bit type @p T: the
- * same two passes, the same merge, fp32 arithmetic; S read as stored (the
- * logits already rounded to T by GEMM 1), P rounded to T as it is written.
- */
+/** forward04() on attn_params' tensors of type @p T (contiguous BHSD). */
 template <typename T>
-static __global__ void softmax_rows16_kernel(const T *__restrict__ s, T *__restrict__ p,
-                                             float *__restrict__ lse, size_t rows, int sq,
-                                             int sk, int causal)
+static int forward04_params(const attn_params *pp, void *workspace, cudaStream_t stream)
 {
-    const int lane = threadIdx.x % WARP;
-    const size_t r = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
-    if (r >= rows)
-        return;
-    const int i = (int)(r % (size_t)sq);
-    const int n = keys_visible(i, sq, sk, causal);
-    const T *s_row = s + r * (size_t)sk;
-    T *p_row = p + r * (size_t)sk;
-    float m = -INFINITY, l = 0.0f;
-    for (int j = lane; j < n; j += WARP) {
-        const float x = to_f32(s_row[j]);
-        const float m_new = fmaxf(m, x);
-        l = rescale_sum(l, m, m_new) + expf(x - m_new);
-        m = m_new;
-    }
-    const float m_row = warp_allreduce_max<WARP>(m);
-    l = warp_allreduce_sum<WARP>(rescale_sum(l, m, m_row));
-    m = m_row;
-    for (int j = lane; j < sk; j += WARP)
-        p_row[j] = from_f32((j < n) ? expf(to_f32(s_row[j]) - m) / l : 0.0f, T());
-    if (lane == 0)
-        lse[r] = (n == 0) ? -INFINITY : m + logf(l);
-}
-
-/** causal_nan_fixup_kernel (kernel.cuh) on P, V and O of 16-bit type @p T. */
-template <typename T>
-static __global__ void causal_nan_fixup16_kernel(const T *__restrict__ p, const T *__restrict__ v,
-                                                 T *__restrict__ o, size_t rows, int hq, int hkv,
-                                                 int sq, int sk, int d)
-{
-    const int lane = threadIdx.x % WARP;
-    const size_t r = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
-    if (r >= rows)
-        return;
-    const int i = (int)(r % (size_t)sq);
-    const int n = keys_visible(i, sq, sk, 1);
-    if (n == sk)
-        return;
-    T *o_row = o + r * (size_t)d;
-    int has_nan = 0;
-    for (int c = lane; c < d; c += WARP)
-        has_nan |= isnan(to_f32(o_row[c]));
-    if (!__any_sync(0xffffffffu, has_nan))
-        return;
-    const size_t bh = r / (size_t)sq;
-    const size_t b = bh / (size_t)hq, h = bh % (size_t)hq;
-    const size_t kv_head = b * hkv + h / (size_t)(hq / hkv);
-    const T *p_row = p + r * (size_t)sk;
-    const T *v_head = v + kv_head * (size_t)sk * d;
-    for (int c = lane; c < d; c += WARP) {
-        float acc = 0.0f;
-        for (int j = 0; j < n; j++)
-            acc += to_f32(p_row[j]) * to_f32(v_head[(size_t)j * d + c]);
-        o_row[c] = from_f32(acc, T());
-    }
-}
-
-/**
- * attn04_forward() at 16-bit type @p T (cuBLAS type @p ct): GEMM 1 and
- * GEMM 2 as cublasGemmStridedBatchedEx with T operands and fp32 compute,
- * S and P stored in T (half of the fp32 workspace is used), the softmax and
- * the causal fix-up on T. Contiguous BHSD tensors of type T; LSE fp32.
- */
-template <typename T>
-static int forward16(const attn_params *pp, void *workspace, cudaStream_t stream,
-                     cudaDataType_t ct)
-{
-    const attn_problem *p = &pp->prob;
-    const int sq = p->seqlen_q, sk = p->seqlen_k, d = p->head_dim;
-    const int g = p->heads_q / p->heads_kv;
-    const int batches = p->batch * p->heads_kv;
-    const size_t rows = (size_t)p->batch * p->heads_q * sq;
-    const float scale = attn_scale(p), one = 1.0f, zero = 0.0f;
-    const T *q = (const T *)pp->q.data, *k = (const T *)pp->k.data, *v = (const T *)pp->v.data;
-    T *o = (T *)pp->o.data, *s = (T *)workspace;
-    T *pr = s + rows * (size_t)sk;
-    const size_t warps_per_block = SOFTMAX_THREADS / WARP;
-    const size_t blocks = (rows + warps_per_block - 1) / warps_per_block;
-    cublasHandle_t h;
-
-    if (rows == 0)
-        return 0;
-    if (attn_cublas_handle(&h))
-        return ATTN_EXIT_RESOURCE;
-    CUBLAS_CHECK(cublasSetStream(h, stream));
-    if (sk == 0) {
-        CUDA_CHECK(cudaMemsetAsync(o, 0, rows * d * sizeof(T), stream));
-        softmax_rows16_kernel<T><<<(unsigned)blocks, SOFTMAX_THREADS, 0, stream>>>(
-            s, pr, pp->lse, rows, sq, sk, p->causal);
-        CUDA_CHECK_LAUNCH();
-        return 0;
-    }
-    CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-        h, CUBLAS_OP_T, CUBLAS_OP_N, sk, g * sq, d, &scale, k, ct, d, (long long)sk * d, q, ct, d,
-        (long long)g * sq * d, &zero, s, ct, sk, (long long)g * sq * sk, batches,
-        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-    softmax_rows16_kernel<T><<<(unsigned)blocks, SOFTMAX_THREADS, 0, stream>>>(
-        s, pr, pp->lse, rows, sq, sk, p->causal);
-    CUDA_CHECK_LAUNCH();
-    CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-        h, CUBLAS_OP_N, CUBLAS_OP_N, d, g * sq, sk, &one, v, ct, d, (long long)sk * d, pr, ct, sk,
-        (long long)g * sq * sk, &zero, o, ct, d, (long long)g * sq * d, batches,
-        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-    if (p->causal) {
-        causal_nan_fixup16_kernel<T><<<(unsigned)blocks, SOFTMAX_THREADS, 0, stream>>>(
-            pr, v, o, rows, p->heads_q, p->heads_kv, sq, sk, d);
-        CUDA_CHECK_LAUNCH();
-    }
-    return 0;
+    return forward04<T>(&pp->prob, (const T *)pp->q.data, (const T *)pp->k.data,
+                        (const T *)pp->v.data, (T *)pp->o.data, pp->lse, workspace, stream);
 }
 
 /** Step 04's caps: fp32, fp16, bf16; contiguous BHSD; head dims 1..256. */
@@ -319,12 +218,9 @@ extern "C" int attn04_forward_params(const attn_params *pp, void *workspace,
     if ((rc = attn_params_check(pp, &caps, "04", msg, sizeof msg)))
         return attn_set_error(rc, "%s", msg);
     switch (pp->q.dtype) {
-    case ATTN_F16: return forward16<__half>(pp, workspace, stream, CUDA_R_16F);
-    case ATTN_BF16: return forward16<__nv_bfloat16>(pp, workspace, stream, CUDA_R_16BF);
-    default:
-        return attn04_forward(&pp->prob, (const float *)pp->q.data, (const float *)pp->k.data,
-                              (const float *)pp->v.data, (float *)pp->o.data, pp->lse, workspace,
-                              stream);
+    case ATTN_F16: return forward04_params<__half>(pp, workspace, stream);
+    case ATTN_BF16: return forward04_params<__nv_bfloat16>(pp, workspace, stream);
+    default: return forward04_params<float>(pp, workspace, stream);
     }
 }
 

@@ -158,7 +158,7 @@ fa1_kernel(const float *__restrict__ q, const float *__restrict__ k,
             float l_t = 0.0f;
 #pragma unroll
             for (int c = 0; c < BC; c++) {
-                s[c] = (c < n_vis) ? expf(s[c] - m_t) : 0.0f; /* s now holds P~_ij */
+                s[c] = (c < n_vis) ? expf(s[c] - softmax_guard(m_t)) : 0.0f; /* s now holds P~_ij */
                 l_t += s[c];
             }
 

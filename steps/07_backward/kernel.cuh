@@ -393,7 +393,19 @@ bwd_kv_kernel(const float *__restrict__ q, const float *__restrict__ k,
                 lse_s[threadIdx.x] = row < sq ? lse[bh * sq + row] : -INFINITY;
                 delta_s[threadIdx.x] = row < sq ? delta[bh * sq + row] : 0.0f;
             }
-            __syncthreads(); /* Q_i, dO_i, LSE_i, δ_i (and, the first time, K_j, V_j) are in shared memory */
+            /* Q_i, dO_i, LSE_i, δ_i (and, the first time, K_j, V_j) are in shared memory.
+             * A row with LSE = −inf (it sees no key, or every score it sees is
+             * −inf: a masked row) has P = dS = 0, and adds nothing to dK_j:
+             * its row of Q_i is zeroed, so that dS · Q cannot be 0 · (−inf) =
+             * NaN. Only a block that holds such a row pays the second barrier. */
+            const bool masked_row = threadIdx.x < BR && i0 + (int)threadIdx.x < sq &&
+                                    lse_s[threadIdx.x] == -INFINITY;
+            if (__syncthreads_or(masked_row)) {
+                for (int e = threadIdx.x; e < BR * D; e += NT)
+                    if (lse_s[e / D] == -INFINITY)
+                        Qs[(e / D) * LD + e % D] = 0.0f;
+                __syncthreads();
+            }
             compute_p_ds<D, BC>(Qs, dOs, Ks, Vs, lse_s, delta_s, PsT, dSsT, i0, j0, sq, sk,
                                 causal, scale);
             __syncthreads(); /* P_ij and dS_ij are complete: every thread reads all of them below */
