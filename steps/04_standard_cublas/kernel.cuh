@@ -14,9 +14,7 @@
 #ifndef ATTN_STEP04_KERNEL_CUH
 #define ATTN_STEP04_KERNEL_CUH
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
+#include "device/convert.cuh"
 #include "device/softmax.cuh"
 #include "device/visibility.cuh"
 #include "device/warp.cuh"
@@ -25,24 +23,6 @@
 #define SOFTMAX_THREADS 256
 /** Threads per warp: one warp owns one row of S. */
 #define WARP 32
-
-/* S and P are stored in the type T of the run (float, __half or
- * __nv_bfloat16); the arithmetic is always fp32. */
-/** An element of S, P or V as a float (the identity for float). */
-static __device__ __forceinline__ float to_f32(float x) { return x; }
-/** @copydoc to_f32(float) */
-static __device__ __forceinline__ float to_f32(__half x) { return __half2float(x); }
-/** @copydoc to_f32(float) */
-static __device__ __forceinline__ float to_f32(__nv_bfloat16 x) { return __bfloat162float(x); }
-/** A float rounded (to nearest even) to T, as it is written (the identity for float). */
-template <typename T> static __device__ __forceinline__ T from_f32(float x) { return x; }
-/** @copydoc from_f32 */
-template <> __device__ __forceinline__ __half from_f32<__half>(float x) { return __float2half_rn(x); }
-/** @copydoc from_f32 */
-template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float x)
-{
-    return __float2bfloat16_rn(x);
-}
 
 /**
  * Row-wise softmax of S into P (both of type T), and the row's LSE.

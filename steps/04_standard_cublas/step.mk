@@ -3,4 +3,4 @@ STEP_BASE       := 01
 STEP_IDEA       := kernel.cuh
 STEP_SRCS       := launch.cu
 STEP_MAIN       := launch.cu
-STEP_INTRODUCES := common/device/visibility.cuh common/device/softmax.cuh common/device/warp.cuh
+STEP_INTRODUCES := common/device/visibility.cuh common/device/softmax.cuh common/device/warp.cuh common/device/convert.cuh
