@@ -1,36 +1,48 @@
 #!/usr/bin/env python3
 """The benchmark sweep's tables, and its CPU half (notes/design.md, "Benchmark and timing").
 
-`make bench` times the GPU steps (04, 05, 06 forward; 07 backward) with
-build/bin/bench (tests/bench/bench.cu): one process, inputs drawn on the
-device, buffers allocated once, repeats interleaved across the steps. That
-writes build/bench/results.csv. Then this script runs with --merge: it runs
-only the step programs whose rows that file does not hold yet (the CPU
-steps 01-03; or every step, where build/bin/bench found no GPU and wrote
-nothing), adds their rows to the file, and prints the tables. --print only
-prints the tables of a results.csv.
+`make bench` times the GPU steps with build/bin/bench (tests/bench/bench.cu):
+one process, inputs drawn on the device, buffers allocated once, repeats
+interleaved across the steps, two sweeps: fp32 (steps 04, 05, 06 forward,
+07 backward; B = 1, Hq = 32) and tc (the steps that take fp16/bf16 in fp16,
+and bf16 at N = 4096, with step 04 fp16/bf16 and step 06 fp32 beside them;
+B = 16384 / N, Hq = 32). That writes build/bench/results.csv, and
+tests/bench/peers.py writes build/bench/peers.csv (PyTorch SDPA on the same
+shapes). Then this script runs with --merge: it runs only the step
+programs whose rows that file does not hold yet (the CPU steps 01-03; or
+every step, where build/bin/bench found no GPU and wrote nothing), adds
+their rows to the file, and prints the tables. --print only prints the
+tables of a results.csv (and of OUT/peers.csv or --peers).
 
 Without --merge it sweeps every step program present under build/bin (or
 those named by --steps) itself, one subprocess a point, as `make bench` did
 before build/bin/bench: `PROG --bench --no-check` over N in {512 .. 16384},
-D in {64, 128}, causal off and on, fp32, B = 1, Hq = 32, parsing the
-`result:` line. (A GPU point run that way draws its inputs on the host
-first; a full GPU sweep so takes several times longer than build/bin/bench.)
+D in {64, 128}, causal off and on, fp32 (--dtype), B = 1, Hq = 32, parsing
+the `result:` line: the fp32 sweep only. (A GPU point run that way draws
+its inputs on the host first; a full GPU sweep so takes several times
+longer than build/bin/bench.)
 
-Either way it writes build/bench/results.csv and prints the tables the
-FlashAttention write-ups print (time, TFLOP/s, extra memory by N, speedup
-over standard attention) as Markdown; and, where build/bench/peers.csv
-exists (tests/bench/peers.py, PyTorch SDPA), the ratio of each step to each
-peer in the same run.
+Either way it writes build/bench/results.csv and prints Markdown tables:
+- the fp32 sweep's, the FlashAttention write-ups' (time, TFLOP/s, extra
+  memory by N, speed-up over standard attention) and, where peers.csv has
+  fp32 rows, the ratio of each step to each peer in the same run;
+- the tc sweep's (print_tc_tables()): per D and causal, a line per N, the
+  TFLOP/s of each 16-bit step, step 04 in fp16, step 06 in fp32 and the SDPA
+  peers in fp16 (flash, cuDNN, efficient), each step's ratio to SDPA
+  FLASH_ATTENTION of the same run, and each tensor-core step's fraction of
+  the mma.sync ceiling (MMA_SYNC_F16_TFLOPS, an H200 figure); a bf16 table
+  where bf16 was measured; why each point not measured was not.
 
-The CSV contract, which build/bin/bench keeps too: the columns of COLUMNS,
-one row per (step, D, causal, N), in that order; status ok, oom (the
-workspace does not fit: the note says how much it needs), refused (the step
-does not take the shape), skipped (a run estimated too long), timeout,
-error or no-device, the note saying why; ms the median of the timed runs,
-tflops by the FlashAttention FLOP convention (forward: 4·B·Hq·Sq·Sk·D,
-halved when causal; step 07's rows time its backward alone and count 2.5
-times the forward's FLOPs), extra_bytes the step's workspace.
+The CSV contract, which build/bin/bench and peers.py keep too: the columns
+of COLUMNS, one row per (sweep, step, dtype, D, causal, N), in that order;
+status ok, oom (the workspace does not fit: the note says how much it
+needs), refused (the step does not take the shape), skipped (a run
+estimated too long), timeout, error or no-device, the note saying why; ms
+the median of the timed runs, tflops by the FlashAttention FLOP convention
+(forward: 4·B·Hq·Sq·Sk·D, halved when causal; step 07's rows time its
+backward alone and count 2.5 times the forward's FLOPs), extra_bytes the
+step's workspace; sweep fp32 or tc (a file without that column, written
+before it existed, is all fp32).
 
 Slow steps are cut short: a point whose one run, estimated from the previous
 N by the N^2 law, would take longer than --cpu-limit-s (CPU steps) or
