@@ -112,10 +112,11 @@
  * the fp32 sweep took 56 s for its 96 points (4 steps x 24 shapes), of
  * which step 05 (a run of 0.75 to 1.3 s at N = 16384, so 1 or 2 timed runs
  * there) takes about half. The tc sweep is estimated from the figures of
- * notes/08_tc_mma.md at about 25 s with step 08 (04 fp16, 06 and 08 fp16 at
- * 24 shapes, bf16 at 4; its work doubles with N, so N = 16384 is half of
- * it: 08 at ~35 ms a run, 06 at ~120 ms), and ~6 s more for each further
- * typed step: under 2 minutes in all. The caps bound it on any GPU: per
+ * notes/08_tc_mma.md at about 21 s with step 08 (04 fp16, 06 and 08 fp16 at
+ * 24 shapes, 04 and 08 bf16 at 4; its work doubles with N, so N = 16384 is
+ * about half of it: 08 at ~35 ms a run, 06 at ~120 ms; 06 is half of the
+ * sweep's time), and ~4 s more for each further typed step: about 1.5
+ * minutes in all. The caps bound it on any GPU: per
  * step and point at most max-ms of warm-up plus max-ms of timed runs plus
  * one run, and --limit-s (10 s) skips points whose one run would be longer.
  * tests/bench/bench.mk builds it; `build/bin/bench --help` lists the flags;

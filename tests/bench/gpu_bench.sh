@@ -24,7 +24,8 @@
 # GPU_BENCH_LIMIT_S seconds (default 510: 8.5 minutes, under the 9 that
 # leave room for the runner); a stage cut short keeps what it wrote (bench
 # and peers.py write their CSV as they go). Expected on one H200: build
-# ~30 s, bench ~1.5 min, peers ~1-1.5 min: about 3-3.5 minutes.
+# ~30 s, bench ~1.5 min (fp32 sweep 56 s measured, tc sweep ~21 s
+# estimated), peers ~1 min: about 3 minutes.
 # Extra flags for build/bin/bench and peers.py: BENCH_FLAGS, PEERS_FLAGS
 # (e.g. BENCH_FLAGS="--sweep tc" PEERS_FLAGS="--sweep tc" for the 16-bit half).
 # Exit status: 0 when every stage succeeded, else that of the first that
