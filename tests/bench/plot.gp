@@ -32,9 +32,13 @@ names = system(sprintf("awk -F, 'NR > 1 && $16 == \"ok\" && %s && !seen[$1]++ { 
 blocks = system(sprintf("awk -F, 'NR > 1 && %s { print $10 \"_\" $11 }' '%s' | sort -u -t_ -k1,1n -k2,2n | tr '\\n' ' '", fp32rows, results))
 peer_steps = (peers ne "") ? system(sprintf("awk -F, 'NR > 1 && $16 == \"ok\" && %s { print $1 }' '%s' | sort -u | tr '\\n' ' '", fp32rows, peers)) : ""
 
+# the fp32 sweep's rows of each file, through awk (gnuplot reads them from the pipe)
+fp32_of(f) = sprintf("< awk -F, 'NR > 1 && %s' '%s'", fp32rows, f)
+results_fp32 = fp32_of(results)
+peers_fp32 = (peers ne "") ? fp32_of(peers) : ""
+
 # y value of a row when it belongs to series s in block (d, c), else NaN
-pick(s, d, c) = (strcol(1) eq s && column(10) == d && column(11) == c && strcol(16) eq "ok" \
-                 && strcol(4) eq "fp32" && strcol(18)[1:2] ne "tc") ? column(13) : NaN
+pick(s, d, c) = (strcol(1) eq s && column(10) == d && column(11) == c && strcol(16) eq "ok") ? column(13) : NaN
 
 do for [b in blocks] {
     d = int(word(system(sprintf("echo %s | tr _ ' '", b)), 1))
@@ -42,12 +46,12 @@ do for [b in blocks] {
     set output sprintf("%s/tflops_d%d_causal%d.png", outdir, d, c)
     set title sprintf("fp32 attention forward, B = 1, Hq = 32, D = %d, %s", d, c ? "causal" : "not causal")
     if (peer_steps ne "") {
-        plot for [i = 1:words(steps)] results using 8:(pick(word(steps, i), d, c)) \
+        plot for [i = 1:words(steps)] results_fp32 using 8:(pick(word(steps, i), d, c)) \
                  with linespoints lw 2 pt 7 title word(names, i), \
-             for [p in peer_steps] peers using 8:(pick(p, d, c)) \
+             for [p in peer_steps] peers_fp32 using 8:(pick(p, d, c)) \
                  with linespoints lw 2 dt 2 pt 6 title "PyTorch ".p
     } else {
-        plot for [i = 1:words(steps)] results using 8:(pick(word(steps, i), d, c)) \
+        plot for [i = 1:words(steps)] results_fp32 using 8:(pick(word(steps, i), d, c)) \
                  with linespoints lw 2 pt 7 title word(names, i)
     }
     unset output
