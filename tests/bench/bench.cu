@@ -424,6 +424,8 @@ typedef struct {
     int sweeps[N_SWEEPS];           /**< --sweep: which sweeps run */
     char steps[MAX_LIST][8];        /**< --steps: the step ids that run */
     int n_steps;                    /**< how many (0: every step) */
+    char skip[MAX_LIST][8];         /**< --skip-steps: the step ids that do not */
+    int n_skip;                     /**< how many */
     int seqs[MAX_LIST], n_seqs;     /**< --seqs (sorted ascending) */
     int dims[MAX_LIST], n_dims;     /**< --dims */
     int causals[2], n_causals;      /**< --causal */
@@ -453,6 +455,7 @@ static void usage(FILE *f)
             "  --sweep S          fp32, tc or all (default all)\n"
             "  --steps LIST       step ids, e.g. 04,08 (default: every GPU step; a backward\n"
             "                     step such as 07 times its backward)\n"
+            "  --skip-steps LIST  step ids left out (e.g. one that faulted in a previous run)\n"
             "  --seqs LIST        N = Sq = Sk (default 512,1024,2048,4096,8192,16384)\n"
             "  --dims LIST        head dims D (default 64,128)\n"
             "  --causal LIST      0, 1 or 0,1 (default 0,1)\n"
@@ -546,41 +549,46 @@ static void step_ids(char *buf, size_t n)
         snprintf(buf + strlen(buf), n - strlen(buf), "%s%s", i ? "," : "", attn_gpu_steps[i]->id);
 }
 
-/** Parse "04,07" into o->steps (each a GPU step of the registry); 0 or 2. */
-static int parse_steps(const char *s, opts *o, char *msg, size_t n)
+/** Parse "04,07" into @p out (each a GPU step of the registry) for @p flag; 0 or 2. */
+static int parse_steps(const char *flag, const char *s, char (*out)[8], int *count, char *msg,
+                       size_t n)
 {
     char buf[256], *save = NULL, ids[128];
     if (strlen(s) >= sizeof buf) {
-        snprintf(msg, n, "--steps: list too long");
+        snprintf(msg, n, "%s: list too long", flag);
         return ATTN_EXIT_BAD_INPUT;
     }
     strcpy(buf, s);
-    o->n_steps = 0;
+    *count = 0;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int found = 0;
         for (int i = 0; attn_gpu_steps[i]; i++)
             found |= !strcmp(tok, attn_gpu_steps[i]->id);
-        if (!found || strlen(tok) >= sizeof o->steps[0]) {
+        if (!found || strlen(tok) >= sizeof out[0]) {
             step_ids(ids, sizeof ids);
-            snprintf(msg, n, "--steps: no GPU step \"%.20s\" here (choose from %s)", tok, ids);
+            snprintf(msg, n, "%s: no GPU step \"%.20s\" here (choose from %s)", flag, tok, ids);
             return ATTN_EXIT_BAD_INPUT;
         }
-        if (o->n_steps == MAX_LIST) {
-            snprintf(msg, n, "--steps: at most %d values", MAX_LIST);
+        if (*count == MAX_LIST) {
+            snprintf(msg, n, "%s: at most %d values", flag, MAX_LIST);
             return ATTN_EXIT_BAD_INPUT;
         }
-        strcpy(o->steps[o->n_steps++], tok);
+        strcpy(out[(*count)++], tok);
     }
-    if (!o->n_steps) {
-        snprintf(msg, n, "--steps: empty list");
+    if (!*count) {
+        snprintf(msg, n, "%s: empty list", flag);
         return ATTN_EXIT_BAD_INPUT;
     }
     return 0;
 }
 
-/** Does implementation @p m run (its step is in --steps, or --steps was not given)? */
+/** Does implementation @p m run (its step is in --steps, or --steps was not
+ *  given; and not in --skip-steps)? */
 static int impl_used(const opts *o, const impl *m)
 {
+    for (int i = 0; i < o->n_skip; i++)
+        if (!strcmp(o->skip[i], impl_id(m)))
+            return 0;
     if (!o->n_steps)
         return 1;
     for (int i = 0; i < o->n_steps; i++)
@@ -660,7 +668,7 @@ static int parse_args(int argc, char **argv, opts *o, char *msg, size_t n)
         static const char *const WITH_VALUE[] = {
             "--out", "--steps", "--seqs", "--dims", "--causal", "--batch", "--heads",
             "--iters", "--warmup", "--max-ms", "--limit-s", "--seed", "--sweep",
-            "--tc-tokens", "--bf16-seqs"};
+            "--tc-tokens", "--bf16-seqs", "--skip-steps"};
         int known = 0;
         for (size_t w = 0; w < sizeof WITH_VALUE / sizeof WITH_VALUE[0]; w++)
             known |= !strcmp(name, WITH_VALUE[w]);
@@ -678,7 +686,9 @@ static int parse_args(int argc, char **argv, opts *o, char *msg, size_t n)
         if (!strcmp(name, "--out"))
             o->out_dir = val;
         else if (!strcmp(name, "--steps"))
-            rc = parse_steps(val, o, msg, n);
+            rc = parse_steps(name, val, o->steps, &o->n_steps, msg, n);
+        else if (!strcmp(name, "--skip-steps"))
+            rc = parse_steps(name, val, o->skip, &o->n_skip, msg, n);
         else if (!strcmp(name, "--sweep")) {
             const int fp32 = !strcmp(val, "fp32"), tc = !strcmp(val, "tc"),
                       all = !strcmp(val, "all");
@@ -921,13 +931,28 @@ static int step_failed(int rc, const char *what, row *r, char *msg, size_t n)
     (void)cudaGetLastError(); /* a launch error is not sticky: clear it */
     cudaError_t e = cudaDeviceSynchronize();
     if (e != cudaSuccess) {
-        snprintf(msg, n, "step %s: %s%s; then: %s", impl_id(r->m), what, why,
+        snprintf(msg, n, "step %s (%s): %s%s; then: %s", impl_id(r->m),
+                 attn_dtype_name(r->m->dt), what, why,
                  cudaGetErrorString(e));
         return ATTN_EXIT_RESOURCE;
     }
     snprintf(r->status, sizeof r->status, "error");
     snprintf(r->note, sizeof r->note, "%sexit %d: %s", what, rc, why);
     return 0;
+}
+
+/**
+ * A CUDA call right after a run of @p m failed with @p rc and @p msg: the
+ * fault is that run's (every run before it was waited for), so @p msg
+ * names the step first ("step 09 (fp16): …", what tests/bench/gpu_bench.sh
+ * reads to run the sweep again without it). Returns @p rc.
+ */
+static int blame(int rc, const impl *m, char *msg, size_t n)
+{
+    char what[MSG_LEN];
+    snprintf(what, sizeof what, "%s", msg);
+    snprintf(msg, n, "step %s (%s): %.400s", impl_id(m), attn_dtype_name(m->dt), what);
+    return rc;
 }
 
 /**
@@ -968,7 +993,7 @@ static int time_shape(const opts *o, const attn_problem *p, bufs *b, const impl 
                 continue;
             }
             if ((rc = HOST_CALL(cudaStreamSynchronize(b->stream), msg, n)))
-                return rc;
+                return blame(rc, &impls[m], msg, n);
             tm[m].warm_ms += attn_now_ms() - t0;
         }
     }
@@ -996,7 +1021,7 @@ static int time_shape(const opts *o, const attn_problem *p, bufs *b, const impl 
             if ((rc = HOST_CALL(cudaEventRecord(b->ev1, b->stream), msg, n)) ||
                 (rc = HOST_CALL(cudaEventSynchronize(b->ev1), msg, n)) ||
                 (rc = HOST_CALL(cudaEventElapsedTime(&one, b->ev0, b->ev1), msg, n)))
-                return rc;
+                return blame(rc, &impls[m], msg, n);
             tm[m].times[tm[m].runs++] = one;
             tm[m].spent_ms += one;
         }

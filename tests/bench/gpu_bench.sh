@@ -7,9 +7,12 @@
 #
 # 1. builds build/bin/bench alone, for sm_90 (GPU_ARCHS=90; override with
 #    GPU_ARCHS=…), with every core;
-# 2. runs it: both sweeps, fp32 (steps 04-07, B = 1) and tc (the steps that
-#    take fp16/bf16, step 04 in fp16/bf16 and step 06 in fp32 beside them,
-#    B = 16384 / N), writing results.csv;
+# 2. runs it: the fp32 sweep (steps 04-07, B = 1), then the tc sweep (the
+#    steps that take fp16/bf16, step 04 in fp16/bf16 and step 06 in fp32
+#    beside them, B = 16384 / N), two processes: a step that breaks the
+#    device (exit 3, "error: step NN (…): …"; a new step not yet run on a GPU)
+#    costs only its sweep, and the tc sweep is run once more without it
+#    (--skip-steps NN); their rows together are results.csv;
 # 3. runs tests/bench/peers.py: PyTorch SDPA on the same shapes (tc: flash,
 #    cuDNN, efficient in fp16 and bf16; fp32: efficient and math), writing
 #    peers.csv (skipped, with one line, where PyTorch or CUDA is missing);
@@ -29,7 +32,8 @@
 # Extra flags for build/bin/bench and peers.py: BENCH_FLAGS, PEERS_FLAGS
 # (e.g. BENCH_FLAGS="--sweep tc" PEERS_FLAGS="--sweep tc" for the 16-bit half).
 # Exit status: 0 when every stage succeeded, else that of the first that
-# failed (the archive is written either way).
+# failed (the archive is written either way): a tc step that broke the
+# device makes it 3 even where the sweep without it then ran.
 set -u
 t0=$(date +%s)
 LIMIT=${GPU_BENCH_LIMIT_S:-510}
@@ -38,7 +42,7 @@ W=build/bench
 mkdir -p "$OUT" "$W" || exit 3
 OUT=$(cd "$OUT" && pwd)
 LOG=$W/gpu_bench.log
-rm -f "$W/results.csv" "$W/peers.csv" "$W/tables.md" "$W/env.txt" "$LOG"
+rm -rf "$W/results.csv" "$W/peers.csv" "$W/tables.md" "$W/env.txt" "$LOG" "$W/fp32" "$W/tc" "$W/tc2"
 status=0
 
 say() { echo "gpu_bench: $*" | tee -a "$LOG"; }
@@ -80,7 +84,24 @@ cat "$W/env.txt" | tee -a "$LOG"
 # reserves: what the later stages need at least (bench ~100 s, peers ~60 s)
 if stage build 240 200 make -j"$(nproc)" GPU_ARCHS="${GPU_ARCHS:-90}" build/bin/bench; then
   # shellcheck disable=SC2086
-  stage bench 330 90 build/bin/bench --out "$W" ${BENCH_FLAGS:-}
+  stage bench-fp32 200 150 build/bin/bench --sweep fp32 --out "$W/fp32" ${BENCH_FLAGS:-}
+  n0=$(wc -l < "$LOG")
+  # shellcheck disable=SC2086
+  stage bench-tc 150 90 build/bin/bench --sweep tc --out "$W/tc" ${BENCH_FLAGS:-}
+  tc=$W/tc
+  bad=$(tail -n +"$((n0 + 1))" "$LOG" | sed -n 's/^error: step \([0-9][0-9]*\) .*/\1/p' | tail -n 1)
+  if [ -n "$bad" ]; then
+    say "bench-tc: step $bad broke the device: the tc sweep again without it"
+    # shellcheck disable=SC2086
+    stage bench-tc2 120 80 build/bin/bench --sweep tc --skip-steps "$bad" --out "$W/tc2" ${BENCH_FLAGS:-}
+    tc=$W/tc2
+  fi
+  # results.csv: the header once, then the fp32 sweep's rows and the tc sweep's
+  for f in "$W/fp32/results.csv" "$tc/results.csv"; do
+    [ -s "$f" ] || continue
+    [ -s "$W/results.csv" ] || head -n 1 "$f" > "$W/results.csv"
+    tail -n +2 "$f" >> "$W/results.csv"
+  done
 fi
 # shellcheck disable=SC2086
 stage peers 240 20 python3 tests/bench/peers.py --out "$W" ${PEERS_FLAGS:-}
