@@ -128,7 +128,8 @@ help:
 	@echo "                            FULL=1: every file; FROM=01/backward.c TO=07/backward_cpu.c: two files)"
 	@echo "make diffstat   changed lines of every step against its base"
 	@echo "make exercise EX=02         build exercises/02_*/ in place of the step and run its suite"
-	@echo "make bench      sweep N, D, causal for every built step (GPU steps in one process, build/bin/bench):"
+	@echo "make bench      sweep N, D, causal for every built step (GPU steps in one process, build/bin/bench:"
+	@echo "                fp32, and the tensor-core steps in fp16/bf16) beside PyTorch SDPA (peers.py):"
 	@echo "                table + CSV (+ plots) in build/bench/;"
 	@echo "                step 07's trade-off table (test_gpu_07 --bench) in build/bench/step07.txt"
 	@echo "make fuzz       libFuzzer on the .npy reader and the CLI, FUZZ_SECONDS (60) each, in build/fuzz/"
@@ -286,13 +287,18 @@ DOCS_PAGES      := 'notes_0*' notes_glossary exercises 'exercise_*'
 docs-check: docs
 	@python3 tests/docs/check.py $(DOCS_HTML) --need $(DOCS_MATH_PAGES) $(DOCS_PAGES)
 
-# `make bench`: the GPU steps in one process (build/bin/bench, every shape,
-# repeats interleaved), then the CPU step programs (tests/bench/sweep.py
-# --merge adds their rows and prints the tables), then step 07's trade-off
-# table. Without nvcc or a GPU the sweep runs every step program as before.
+# `make bench`: the GPU steps in one process (build/bin/bench: the fp32
+# sweep and the tensor-core sweep in 16 bits, every shape, repeats
+# interleaved), the PyTorch SDPA peers on the same shapes (tests/bench/
+# peers.py; one `skipped:` line without PyTorch or a GPU), then the CPU step
+# programs (tests/bench/sweep.py --merge adds their rows and prints the
+# tables, the steps' ratios to the peers of the same run), then step 07's
+# trade-off table. Without nvcc or a GPU the sweep runs every step program
+# as before. On a GPU machine with a time limit: tests/bench/gpu_bench.sh.
 bench: $(PROGS) $(if $(HAVE_CUDA),$(BIN)/bench) $(filter %test_gpu_07,$(TESTS)) deps-plot
-	@mkdir -p $(BUILD)/bench && rm -f $(BUILD)/bench/results.csv
+	@mkdir -p $(BUILD)/bench && rm -f $(BUILD)/bench/results.csv $(BUILD)/bench/peers.csv
 	$(if $(HAVE_CUDA),$(BIN)/bench --out $(BUILD)/bench)
+	python3 tests/bench/peers.py --out $(BUILD)/bench
 	python3 tests/bench/sweep.py --bin $(BIN) --out $(BUILD)/bench --merge
 	@if [ -x $(BIN)/test_gpu_07 ]; then $(BIN)/test_gpu_07 --bench | tee $(BUILD)/bench/step07.txt; fi
 

@@ -1,12 +1,12 @@
 /*
  * tests/bench/bench.cu — the in-process GPU benchmark behind `make bench`.
  *
- * One process sweeps every shape and every GPU step and writes the same
- * build/bench/results.csv that tests/bench/sweep.py writes (the same
- * columns, the same row order, the same number formats, CRLF line ends as
- * Python's csv module writes them), so that
+ * One process runs every GPU step on every shape of two sweeps and writes
+ * the build/bench/results.csv that tests/bench/sweep.py writes (its columns,
+ * its number formats, CRLF line ends as Python's csv module writes them),
+ * so that
  *
- *     build/bin/bench                                   # the GPU sweep
+ *     build/bin/bench                                   # both GPU sweeps
  *     python3 tests/bench/sweep.py --print build/bench/results.csv
  *
  * prints the usual tables. sweep.py ran one step program per point as a
@@ -15,11 +15,28 @@
  * 10 minutes a GPU job may run. Here the inputs are drawn once, on the
  * device, and every point reuses the same buffers.
  *
+ * The two sweeps (--sweep fp32|tc|all; default all). The CSV's `sweep`
+ * column says which one a row belongs to:
+ *   - `fp32`: the float steps in fp32, as before the tensor-core steps:
+ *     steps 04, 05, 06 forward, step 07 backward. B = 1 (--batch),
+ *     Hq = Hkv = 32 (--heads). A typed step whose caps take fp32 would run
+ *     here too, through its params forward.
+ *   - `tc`: the tensor-core sweep, the shapes of notes/08_tc_mma.md and of
+ *     the FlashAttention papers: B = 16384 / N (--tc-tokens; B·N tokens
+ *     constant, so every N does about the same work per token), Hq = Hkv =
+ *     32. Every step with a params forward that takes fp16 or bf16 runs in
+ *     fp16 at every N, and in bf16 at the N of --bf16-seqs (default 4096):
+ *     the typed steps (08 on: whatever the registry lists, step 09 included
+ *     without a line here) and step 04 (its `--dtype fp16|bf16` path:
+ *     standard attention with cuBLAS tensor-core GEMMs, S and P in 16
+ *     bits). Step 06 runs there in fp32 as the reference (TC_REF_STEP).
+ *     The 16-bit inputs are the fp32 inputs rounded to nearest (one copy
+ *     per type, made once, outside any timed region), contiguous BHSD.
+ *
  * What is timed
- *   - steps 04, 05, 06: the forward, step->gpu_forward() on device buffers;
- *   - steps 08 on (typed entry points): step->params_forward() on 16-bit
- *     copies of the same inputs, in the first type the step takes (fp16
- *     for step 08; the CSV's dtype column says which), contiguous BHSD;
+ *   - forward steps: the forward, step->gpu_forward() on device buffers, or
+ *     step->params_forward() on attn_params (the 16-bit copies, or the
+ *     fp32 buffers for a typed step run in fp32);
  *   - step 07: the backward, attn07_step.gpu_backward(). Its forward
  *     (attn07_step.forward, step 06) runs once per shape first, untimed,
  *     for the O and LSE the backward reads (its own O and LSE buffers, so
@@ -27,9 +44,14 @@
  *     backward alone; `tflops` counts the FlashAttention convention for a
  *     backward, 2.5 x the forward FLOPs (attn_flops_forward()), as step 07's
  *     own `result:` line does; `extra_bytes` is its workspace (δ).
+ * `tflops` is attn_flops_forward() / ms: 4·B·Hq·Sq·Sk·D, halved when
+ * causal whatever the step skips (step 04 computes the whole product and
+ * is still counted half). `extra_bytes` is the step's workspace_bytes() for
+ * the shape, what the bench hands it: the size a step states by shape,
+ * not by type (step 04 states fp32 S and P; at fp16/bf16 it uses half).
  *
  * Shapes (flags override): N in {512, 1024, 2048, 4096, 8192, 16384}
- * (Sq = Sk = N), D in {64, 128}, causal 0 and 1, B = 1, Hq = Hkv = 32, fp32.
+ * (Sq = Sk = N), D in {64, 128}, causal 0 and 1, for both sweeps.
  *
  * The timing discipline (notes/design.md, "Benchmark and timing"; the same
  * rules as attn_gpu_timer in common/gpu_host.h):
@@ -46,32 +68,36 @@
  *     the inputs the step before it left in L2. The write costs ~0.04 ms
  *     and is outside the timed region;
  *   - repeats are interleaved: for each shape, round r = 0, 1, … runs each
- *     step once (04, 05, 06, 07, 04, 05, …), so a drift of the clocks or
- *     the temperature during a shape spreads over every step instead of
+ *     step of the sweep once (04, 05, 06, 07, 04, 05, …; in the tc sweep
+ *     04 fp16, 06, 08 fp16, 08 bf16, …), so a drift of the clocks or the
+ *     temperature during a shape spreads over every step instead of
  *     favouring the one that ran first.
  *
  * A point is not timed, and its row says why (the `status` column, as
  * sweep.py writes it):
- *   - `refused`: the step's supports() refuses the shape, or its entry point
- *     returns 2; the note is the step's message (attn_last_error());
+ *   - `refused`: the step's supports() or caps (type, head dim) refuse the
+ *     shape, or its entry point returns 2; the note is the step's message;
  *   - `oom`: the step's workspace at this shape does not fit (step 04 keeps
- *     S and P, 2·B·Hq·N² floats: 64 GiB at N = 16384); the note says how
- *     many bytes it needs;
+ *     S and P, 2·B·Hq·N² floats: 64 GiB at N = 16384, B = 1); the note says
+ *     how many bytes it needs;
  *   - `skipped`: one run, estimated from the step's time at the previous N
- *     by the N² law, would take longer than --limit-s (as sweep.py's
- *     --gpu-limit-s), and every larger N of that (step, D, causal) after it;
+ *     (scaled by the FLOPs: N² at fixed B, N in the tc sweep), would take
+ *     longer than --limit-s (as sweep.py's --gpu-limit-s), and every larger
+ *     N of that (step, type, D, causal) after it;
  *   - `error`: the step returned 3 (a CUDA call it made failed) while the
  *     device stayed usable. A fault that breaks the device (an illegal
  *     address, a launch timeout) ends the program with exit 3 and its
  *     message, after writing the rows measured so far.
  *
  * Memory: Q, K, V, O, LSE (and for step 07 dO, its O and LSE, dQ, dK, dV)
- * are allocated once, at the largest shape of the sweep, and each point
- * uses their prefix. One workspace is allocated once too: the largest
- * workspace any (step, shape) of the sweep needs that fits in the device's
- * free memory, leaving WS_HEADROOM for cuBLAS and the runtime; a point
- * that needs more is `oom`. The CSV is rewritten after every shape, so a
- * run cut short keeps what it measured.
+ * are allocated once, at the largest shape of both sweeps (B·Hq·N·D is the
+ * same, 16384·32·D, at every N of the tc sweep and at N = 16384 of the fp32
+ * one), with fp16 and bf16 copies of Q, K, V and O where a sweep uses that
+ * type; each point uses their prefix. One workspace is allocated once too:
+ * the largest workspace any (step, shape) of the run needs that fits in the
+ * device's free memory, leaving WS_HEADROOM for cuBLAS and the runtime; a
+ * point that needs more is `oom`. The CSV is rewritten after every shape,
+ * so a run cut short (a timeout's SIGTERM) keeps what it measured.
  *
  * Inputs: fill_normal_kernel is common/rng.c's generator on the device
  * (see there). Because element i of a tensor depends only on
@@ -82,13 +108,19 @@
  * device …` and writes nothing), 2 for a bad flag, 3 for a CUDA fault or
  * when the tensors of the largest shape do not fit.
  *
- * Run time with the defaults (iters 20, max-ms 1000, warm-up 3): 56 s on one
- * H200 for the 96 points (4 steps x 24 shapes), of which step 05 (a run of
- * 0.75 to 1.3 s at N = 16384, so 1 or 2 timed runs there) takes about half.
- * The caps bound it on any GPU: per step and point at most max-ms of warm-up
- * plus max-ms of timed runs plus one run, and --limit-s (10 s) skips points
- * whose one run would be longer. tests/bench/bench.mk builds it;
- * `build/bin/bench --help` lists the flags.
+ * Run time with the defaults (iters 20, max-ms 1000, warm-up 3) on one H200:
+ * the fp32 sweep took 56 s for its 96 points (4 steps x 24 shapes), of
+ * which step 05 (a run of 0.75 to 1.3 s at N = 16384, so 1 or 2 timed runs
+ * there) takes about half. The tc sweep is estimated from the figures of
+ * notes/08_tc_mma.md at about 21 s with step 08 (04 fp16, 06 and 08 fp16 at
+ * 24 shapes, 04 and 08 bf16 at 4; its work doubles with N, so N = 16384 is
+ * about half of it: 08 at ~35 ms a run, 06 at ~120 ms; 06 is half of the
+ * sweep's time), and ~4 s more for each further typed step: about 1.5
+ * minutes in all. The caps bound it on any GPU: per
+ * step and point at most max-ms of warm-up plus max-ms of timed runs plus
+ * one run, and --limit-s (10 s) skips points whose one run would be longer.
+ * tests/bench/bench.mk builds it; `build/bin/bench --help` lists the flags;
+ * tests/bench/gpu_bench.sh runs it with the PyTorch peers.
  */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -111,7 +143,7 @@
  * step is benchmarked without a line here. NULL-terminated. */
 extern "C" const attn_step *const attn_gpu_steps[];
 
-/** Most values a list flag (--seqs, --dims, --causal) takes. */
+/** Most values a list flag (--seqs, --dims, --causal, --bf16-seqs, --steps) takes. */
 #define MAX_LIST 16
 /** Room for one message (a step's refusal, a CUDA error). */
 #define MSG_LEN 512
@@ -120,6 +152,14 @@ extern "C" const attn_step *const attn_gpu_steps[];
 #define WS_HEADROOM ((size_t)512 << 20)
 /** The FlashAttention convention: a backward is 2.5 forwards' FLOPs. */
 #define BWD_FLOP_FACTOR 2.5
+/** The tc sweep's tokens per point, B·N (--tc-tokens): B = 16384 / N, the
+ *  FlashAttention papers' and notes/08_tc_mma.md's shapes. */
+#define TC_TOKENS 16384
+/** The fp32 step the tc sweep runs beside the 16-bit ones, for reference:
+ *  step 06, the FlashAttention-2 kernel the tensor-core steps start from. */
+#define TC_REF_STEP "06"
+/** The N at which the tc sweep also runs bf16 by default (--bf16-seqs). */
+#define TC_BF16_SEQ 4096
 
 /* ---- inputs on the device: common/rng.c, ported -------------------------- */
 
@@ -189,44 +229,83 @@ static cudaError_t dev_fill_normal(float *x, size_t n, uint64_t seed, int stream
 
 /* ---- the implementations ------------------------------------------------- */
 
-/** One implementation timed: a forward step, or a backward step. */
+/** The two sweeps (the CSV's `sweep` column). */
+enum { SW_FP32 = 0, SW_TC = 1, N_SWEEPS = 2 };
+/** The `sweep` column's values. */
+static const char *const SWEEP_NAME[N_SWEEPS] = {"fp32", "tc"};
+
+/** One implementation timed: a step in one element type. */
 typedef struct {
-    const attn_step *fwd;     /**< forward step: gpu_forward (or params_forward) is timed */
+    const attn_step *fwd;     /**< forward step: gpu_forward or params_forward is timed */
     const attn_step *bwd;     /**< backward step: forward untimed, gpu_backward timed */
-    attn_dtype dt;            /**< the element type it runs in (fp32 unless typed) */
+    attn_dtype dt;            /**< the element type it runs in */
+    int typed;                /**< through params_forward (dt's tensors), else the float entry */
 } impl;
 
-/** Room for implementations (the registry's GPU steps). */
+/** Room for implementations per sweep (a few per GPU step). */
 #define MAX_IMPLS 32
-/** Every implementation the sweep knows, in the CSV's order (step ids). */
-static impl IMPLS[MAX_IMPLS];
-/** How many IMPLS there are (collect_impls()). */
-static int N_IMPLS;
+/** The implementations of each sweep, in the CSV's order (step id, then fp16, bf16). */
+static impl IMPLS[N_SWEEPS][MAX_IMPLS];
+/** How many each sweep has (collect_impls()). */
+static int N_IMPLS[N_SWEEPS];
 
-/** The step id: "04" … "07". */
+/** The step id: "04" … "08". */
 static const char *impl_id(const impl *m) { return m->fwd ? m->fwd->id : m->bwd->id; }
-
-/** IMPLS from the step registry, ordered by step id. */
-static void collect_impls(void)
-{
-    N_IMPLS = 0;
-    for (int i = 0; attn_gpu_steps[i] && N_IMPLS < MAX_IMPLS; i++) {
-        const attn_step *s = attn_gpu_steps[i];
-        if (s->kind == ATTN_KIND_FORWARD && !s->gpu_forward && !s->params_forward)
-            continue;
-        /* a typed step runs in the first type it takes (fp16 for step 08) */
-        const attn_dtype dt = s->gpu_forward ? ATTN_F32 : attn_step_default_dtype(s);
-        IMPLS[N_IMPLS++] = s->kind == ATTN_KIND_BACKWARD ? impl{NULL, s, ATTN_F32} : impl{s, NULL, dt};
-    }
-    for (int a = 1; a < N_IMPLS; a++) /* insertion sort by id: a handful of steps */
-        for (int b = a; b > 0 && strcmp(impl_id(&IMPLS[b - 1]), impl_id(&IMPLS[b])) > 0; b--) {
-            const impl t = IMPLS[b - 1];
-            IMPLS[b - 1] = IMPLS[b];
-            IMPLS[b] = t;
-        }
-}
 /** The step name of the CSV's `name` column ("standard_cublas", …, "backward"). */
 static const char *impl_name(const impl *m) { return m->fwd ? m->fwd->name : m->bwd->name; }
+
+/** Does the forward step @p s have a params forward that takes type @p t? */
+static int takes(const attn_step *s, attn_dtype t)
+{
+    return s->params_forward && (s->caps.dtypes & (1u << t));
+}
+
+/** Append @p m to sweep @p sw (quietly dropped past MAX_IMPLS). */
+static void add_impl(int sw, impl m)
+{
+    if (N_IMPLS[sw] < MAX_IMPLS)
+        IMPLS[sw][N_IMPLS[sw]++] = m;
+}
+
+/**
+ * IMPLS from the step registry. fp32 sweep: a backward step (its
+ * backward), a forward step with a float entry point (gpu_forward), a
+ * typed step whose caps take fp32. tc sweep: every forward step whose
+ * params forward takes fp16 or bf16, once per type (step 04 and the typed
+ * steps), and TC_REF_STEP in fp32. Each ordered by step id, then fp32,
+ * fp16, bf16.
+ */
+static void collect_impls(void)
+{
+    N_IMPLS[SW_FP32] = N_IMPLS[SW_TC] = 0;
+    for (int i = 0; attn_gpu_steps[i]; i++) {
+        const attn_step *s = attn_gpu_steps[i];
+        if (s->kind == ATTN_KIND_BACKWARD) {
+            if (s->gpu_backward && s->forward && s->forward->gpu_forward)
+                add_impl(SW_FP32, impl{NULL, s, ATTN_F32, 0});
+            continue;
+        }
+        if (s->gpu_forward)
+            add_impl(SW_FP32, impl{s, NULL, ATTN_F32, 0});
+        else if (takes(s, ATTN_F32))
+            add_impl(SW_FP32, impl{s, NULL, ATTN_F32, 1});
+        if (s->gpu_forward && !strcmp(s->id, TC_REF_STEP))
+            add_impl(SW_TC, impl{s, NULL, ATTN_F32, 0});
+        if (takes(s, ATTN_F16))
+            add_impl(SW_TC, impl{s, NULL, ATTN_F16, 1});
+        if (takes(s, ATTN_BF16))
+            add_impl(SW_TC, impl{s, NULL, ATTN_BF16, 1});
+    }
+    for (int sw = 0; sw < N_SWEEPS; sw++) { /* insertion sort by id, stable: a handful */
+        impl *v = IMPLS[sw];
+        for (int a = 1; a < N_IMPLS[sw]; a++)
+            for (int b = a; b > 0 && strcmp(impl_id(&v[b - 1]), impl_id(&v[b])) > 0; b--) {
+                const impl t = v[b - 1];
+                v[b - 1] = v[b];
+                v[b] = t;
+            }
+    }
+}
 
 /** @p b rounded up to 256 bytes (where the forward's workspace starts after the backward's). */
 static size_t align256(size_t b) { return (b + 255) / 256 * 256; }
@@ -263,12 +342,23 @@ static double impl_flops(const impl *m, const attn_problem *p)
     return (m->fwd ? 1.0 : BWD_FLOP_FACTOR) * attn_flops_forward(p);
 }
 
-/** Does the step take this shape? 0, or 2 with the step's message. */
+/**
+ * Does the step take this shape (and, typed, this type and head dim: its
+ * caps, as attn_params_check() reads them)? 0, or 2 with the step's message.
+ */
 static int impl_supports(const impl *m, const attn_problem *p, char *msg, size_t n)
 {
     int rc = 0;
-    if (m->fwd)
-        return m->fwd->supports ? m->fwd->supports(p, msg, n) : 0;
+    if (m->fwd) {
+        if (m->fwd->supports && (rc = m->fwd->supports(p, msg, n)))
+            return rc;
+        if (m->typed) {
+            attn_params pp;
+            attn_params_init(&pp, p, m->dt, NULL, NULL, NULL, NULL, NULL);
+            return attn_params_check(&pp, &m->fwd->caps, m->fwd->id, msg, n);
+        }
+        return 0;
+    }
     if (m->bwd->forward->supports && (rc = m->bwd->forward->supports(p, msg, n)))
         return rc;
     return m->bwd->supports ? m->bwd->supports(p, msg, n) : 0;
@@ -283,8 +373,10 @@ typedef struct {
     float *dout;          /**< dO (stream DO), step 07 only */
     float *o_b, *lse_b;   /**< step 07's forward outputs, read by its backward */
     float *dq, *dk, *dv;  /**< step 07's gradients */
-    void *q16, *k16, *v16, *o16; /**< 16-bit copies of Q, K, V and O, for typed steps */
-    attn_dtype dt16;      /**< the type q16, k16, v16 hold now (ATTN_F32: none yet) */
+    /** Copies of Q, K, V (the float inputs rounded) and an O, by element type:
+     *  [ATTN_F16] and [ATTN_BF16] where a sweep runs that type; NULL else. */
+    void *q16[ATTN_DTYPE_COUNT], *k16[ATTN_DTYPE_COUNT], *v16[ATTN_DTYPE_COUNT],
+        *o16[ATTN_DTYPE_COUNT];
     void *ws;             /**< the one workspace */
     size_t ws_bytes;      /**< its size: the largest need that fit */
     void *flush;          /**< the L2 flush buffer (2 x L2), or NULL */
@@ -302,9 +394,13 @@ static int impl_run(const impl *m, const attn_problem *p, const bufs *b, int det
                     int bwd_forward)
 {
     attn_clear_error();
-    if (m->fwd && !m->fwd->gpu_forward) { /* typed: the 16-bit copies, contiguous BHSD */
+    if (m->fwd && m->typed) { /* contiguous BHSD of type dt; LSE fp32 */
         attn_params pp;
-        attn_params_init(&pp, p, m->dt, b->q16, b->k16, b->v16, b->o16, b->lse);
+        if (m->dt == ATTN_F32)
+            attn_params_init(&pp, p, m->dt, b->q, b->k, b->v, b->o, b->lse);
+        else
+            attn_params_init(&pp, p, m->dt, b->q16[m->dt], b->k16[m->dt], b->v16[m->dt],
+                             b->o16[m->dt], b->lse);
         return m->fwd->params_forward(&pp, fwd_ws_bytes(m->fwd, p) ? b->ws : NULL, b->stream);
     }
     if (m->fwd)
@@ -325,46 +421,65 @@ static int impl_run(const impl *m, const attn_problem *p, const bufs *b, int det
 /** What the flags say. */
 typedef struct {
     const char *out_dir;            /**< --out (default build/bench) */
-    int use[MAX_IMPLS];               /**< --steps: which IMPLS run */
+    int sweeps[N_SWEEPS];           /**< --sweep: which sweeps run */
+    char steps[MAX_LIST][8];        /**< --steps: the step ids that run */
+    int n_steps;                    /**< how many (0: every step) */
+    char skip[MAX_LIST][8];         /**< --skip-steps: the step ids that do not */
+    int n_skip;                     /**< how many */
     int seqs[MAX_LIST], n_seqs;     /**< --seqs (sorted ascending) */
     int dims[MAX_LIST], n_dims;     /**< --dims */
     int causals[2], n_causals;      /**< --causal */
-    int batch, heads;               /**< --batch, --heads (Hq = Hkv) */
+    int batch, heads;               /**< --batch (fp32 sweep), --heads (Hq = Hkv, both) */
+    int tc_tokens;                  /**< --tc-tokens: B·N of the tc sweep */
+    int bf16_seqs[MAX_LIST], n_bf16;/**< --bf16-seqs: the tc sweep's N that run bf16 */
     int iters, warmup;              /**< --iters, --warmup */
     double max_ms;                  /**< --max-ms: per step and point */
     double limit_s;                 /**< --limit-s: skip a point whose one run exceeds this */
     uint64_t seed;                  /**< --seed */
     int deterministic;              /**< --deterministic (step 07's dQ without atomics) */
     int check_rng;                  /**< --check-rng: compare with the host generator, exit */
+    int list;                       /**< --list: print what would run, exit (no device needed) */
 } opts;
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: build/bin/bench [flags]\n"
-            "The GPU benchmark sweep: every GPU step on every shape in one process;\n"
+            "The GPU benchmark: every GPU step on every shape of two sweeps in one process;\n"
             "writes OUT/results.csv (the columns of tests/bench/sweep.py).\n"
+            "  fp32 sweep: the float steps (04, 05, 06; 07's backward) in fp32, B = --batch;\n"
+            "  tc sweep:   the steps that take fp16/bf16 (04, 08 on) in fp16 at every N and\n"
+            "              bf16 at --bf16-seqs, step " TC_REF_STEP " in fp32 beside them,\n"
+            "              B = --tc-tokens / N.\n"
             "  --out DIR          output folder (default build/bench)\n"
-            "  --steps LIST       step ids, e.g. 04,06 (default: every GPU step; a backward\n"
+            "  --sweep S          fp32, tc or all (default all)\n"
+            "  --steps LIST       step ids, e.g. 04,08 (default: every GPU step; a backward\n"
             "                     step such as 07 times its backward)\n"
+            "  --skip-steps LIST  step ids left out (e.g. one that faulted in a previous run)\n"
             "  --seqs LIST        N = Sq = Sk (default 512,1024,2048,4096,8192,16384)\n"
             "  --dims LIST        head dims D (default 64,128)\n"
             "  --causal LIST      0, 1 or 0,1 (default 0,1)\n"
-            "  --batch B          (default 1)\n"
-            "  --heads H          Hq = Hkv (default 32)\n"
-            "  --quick            N in {512, 2048}, D = 64 (a smoke test)\n"
+            "  --batch B          fp32 sweep (default 1)\n"
+            "  --heads H          Hq = Hkv, both sweeps (default 32)\n"
+            "  --tc-tokens T      tc sweep: B = max(1, T / N) (default %d)\n"
+            "  --bf16-seqs LIST   tc sweep: the N that also run bf16; all or none\n"
+            "                     (default %d)\n"
+            "  --quick            N in {512, 2048}, D = 64, bf16 at 2048 (a smoke test)\n"
             "  --iters I          timed runs per step and point at most (default 20)\n"
             "  --warmup W         warm-up runs per step and point at most (default 3)\n"
             "  --max-ms MS        time cap per step and point, for warm-up and for the\n"
             "                     timed runs each (default 1000; 0: no cap)\n"
-            "  --limit-s S        skip points whose one run is estimated (N^2 law from the\n"
-            "                     previous N) over S seconds, and larger N (default 10)\n"
+            "  --limit-s S        skip points whose one run is estimated (scaled by the FLOPs\n"
+            "                     from the previous N) over S seconds, and larger N (default 10)\n"
             "  --seed S           input seed (default 1, as sweep.py)\n"
             "  --deterministic    step 07 with its deterministic dQ (default: atomic dQ)\n"
             "  --check-rng        compare the device generator with common/rng.c, then exit\n"
+            "  --list             print each sweep's steps, shapes and points, then exit\n"
+            "                     (no device needed)\n"
             "  --help\n"
             "Exit: 0 (also with no CUDA device: `skipped: no CUDA device`), 2 bad flag,\n"
-            "3 CUDA fault or the largest shape's tensors do not fit.\n");
+            "3 CUDA fault or the largest shape's tensors do not fit.\n",
+            TC_TOKENS, TC_BF16_SEQ);
 }
 
 /** Parse an int in [lo, hi]; 0 or 2 with a message. */
@@ -425,32 +540,76 @@ static int parse_list(const char *flag, const char *s, long lo, long hi, int *ou
     return 0;
 }
 
-/** Parse "04,07" into o->use; 0 or 2. */
-static int parse_steps(const char *s, opts *o, char *msg, size_t n)
+
+/** The GPU step ids, "04,05,…" (for messages). */
+static void step_ids(char *buf, size_t n)
 {
-    char buf[256], *save = NULL;
+    buf[0] = '\0';
+    for (int i = 0; attn_gpu_steps[i]; i++)
+        snprintf(buf + strlen(buf), n - strlen(buf), "%s%s", i ? "," : "", attn_gpu_steps[i]->id);
+}
+
+/** Parse "04,07" into @p out (each a GPU step of the registry) for @p flag; 0 or 2. */
+static int parse_steps(const char *flag, const char *s, char (*out)[8], int *count, char *msg,
+                       size_t n)
+{
+    char buf[256], *save = NULL, ids[128];
     if (strlen(s) >= sizeof buf) {
-        snprintf(msg, n, "--steps: list too long");
+        snprintf(msg, n, "%s: list too long", flag);
         return ATTN_EXIT_BAD_INPUT;
     }
     strcpy(buf, s);
-    memset(o->use, 0, sizeof o->use);
-    int any = 0;
+    *count = 0;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int found = 0;
-        for (int i = 0; i < N_IMPLS; i++)
-            if (!strcmp(tok, impl_id(&IMPLS[i])))
-                o->use[i] = found = any = 1;
-        if (!found) {
-            snprintf(msg, n, "--steps: no GPU step \"%s\" here (choose from 04,05,06,07)", tok);
+        for (int i = 0; attn_gpu_steps[i]; i++)
+            found |= !strcmp(tok, attn_gpu_steps[i]->id);
+        if (!found || strlen(tok) >= sizeof out[0]) {
+            step_ids(ids, sizeof ids);
+            snprintf(msg, n, "%s: no GPU step \"%.20s\" here (choose from %s)", flag, tok, ids);
             return ATTN_EXIT_BAD_INPUT;
         }
+        if (*count == MAX_LIST) {
+            snprintf(msg, n, "%s: at most %d values", flag, MAX_LIST);
+            return ATTN_EXIT_BAD_INPUT;
+        }
+        strcpy(out[(*count)++], tok);
     }
-    if (!any) {
-        snprintf(msg, n, "--steps: empty list");
+    if (!*count) {
+        snprintf(msg, n, "%s: empty list", flag);
         return ATTN_EXIT_BAD_INPUT;
     }
     return 0;
+}
+
+/** Does implementation @p m run (its step is in --steps, or --steps was not
+ *  given; and not in --skip-steps)? */
+static int impl_used(const opts *o, const impl *m)
+{
+    for (int i = 0; i < o->n_skip; i++)
+        if (!strcmp(o->skip[i], impl_id(m)))
+            return 0;
+    if (!o->n_steps)
+        return 1;
+    for (int i = 0; i < o->n_steps; i++)
+        if (!strcmp(o->steps[i], impl_id(m)))
+            return 1;
+    return 0;
+}
+
+/** Does the tc sweep run bf16 at @p n? */
+static int bf16_at(const opts *o, int n)
+{
+    for (int i = 0; i < o->n_bf16; i++)
+        if (o->bf16_seqs[i] == n || o->bf16_seqs[i] == -1)
+            return 1;
+    return 0;
+}
+
+/** Does implementation @p m of sweep @p sw run at N = @p n (bf16 only at --bf16-seqs)? */
+static int impl_at(const opts *o, int sw, const impl *m, int n)
+{
+    return impl_used(o, m) && (sw != SW_TC || m->dt != ATTN_BF16 || bf16_at(o, n));
 }
 
 /** qsort() order of ints. */
@@ -465,13 +624,13 @@ static int parse_args(int argc, char **argv, opts *o, char *msg, size_t n)
 {
     static const int SEQS[] = {512, 1024, 2048, 4096, 8192, 16384}, DIMS[] = {64, 128};
     static const int QUICK_SEQS[] = {512, 2048}, QUICK_DIMS[] = {64};
-    int quick = 0, seqs_given = 0, dims_given = 0, rc = 0;
+    int quick = 0, seqs_given = 0, dims_given = 0, bf16_given = 0, rc = 0;
     memset(o, 0, sizeof *o);
     o->out_dir = "build/bench";
-    for (int i = 0; i < N_IMPLS; i++)
-        o->use[i] = 1;
+    o->sweeps[SW_FP32] = o->sweeps[SW_TC] = 1;
     o->causals[0] = 0, o->causals[1] = 1, o->n_causals = 2;
     o->batch = 1, o->heads = 32, o->iters = 20, o->warmup = 3;
+    o->tc_tokens = TC_TOKENS;
     o->max_ms = 1000.0, o->limit_s = 10.0, o->seed = 1;
 
     for (int i = 1; i < argc; i++) {
@@ -502,9 +661,14 @@ static int parse_args(int argc, char **argv, opts *o, char *msg, size_t n)
             o->check_rng = 1;
             continue;
         }
+        if (!strcmp(name, "--list")) {
+            o->list = 1;
+            continue;
+        }
         static const char *const WITH_VALUE[] = {
             "--out", "--steps", "--seqs", "--dims", "--causal", "--batch", "--heads",
-            "--iters", "--warmup", "--max-ms", "--limit-s", "--seed"};
+            "--iters", "--warmup", "--max-ms", "--limit-s", "--seed", "--sweep",
+            "--tc-tokens", "--bf16-seqs", "--skip-steps"};
         int known = 0;
         for (size_t w = 0; w < sizeof WITH_VALUE / sizeof WITH_VALUE[0]; w++)
             known |= !strcmp(name, WITH_VALUE[w]);
@@ -522,8 +686,19 @@ static int parse_args(int argc, char **argv, opts *o, char *msg, size_t n)
         if (!strcmp(name, "--out"))
             o->out_dir = val;
         else if (!strcmp(name, "--steps"))
-            rc = parse_steps(val, o, msg, n);
-        else if (!strcmp(name, "--seqs"))
+            rc = parse_steps(name, val, o->steps, &o->n_steps, msg, n);
+        else if (!strcmp(name, "--skip-steps"))
+            rc = parse_steps(name, val, o->skip, &o->n_skip, msg, n);
+        else if (!strcmp(name, "--sweep")) {
+            const int fp32 = !strcmp(val, "fp32"), tc = !strcmp(val, "tc"),
+                      all = !strcmp(val, "all");
+            if (!fp32 && !tc && !all) {
+                snprintf(msg, n, "--sweep: expected fp32, tc or all (got \"%s\")", val);
+                return ATTN_EXIT_BAD_INPUT;
+            }
+            o->sweeps[SW_FP32] = fp32 || all;
+            o->sweeps[SW_TC] = tc || all;
+        } else if (!strcmp(name, "--seqs"))
             rc = parse_list(name, val, 1, 1 << 24, o->seqs, MAX_LIST, &o->n_seqs, msg, n),
             seqs_given = 1;
         else if (!strcmp(name, "--dims"))
@@ -535,7 +710,17 @@ static int parse_args(int argc, char **argv, opts *o, char *msg, size_t n)
             rc = parse_int(name, val, 1, 65535, &o->batch, msg, n);
         else if (!strcmp(name, "--heads"))
             rc = parse_int(name, val, 1, 65535, &o->heads, msg, n);
-        else if (!strcmp(name, "--iters"))
+        else if (!strcmp(name, "--tc-tokens"))
+            rc = parse_int(name, val, 1, 1 << 24, &o->tc_tokens, msg, n);
+        else if (!strcmp(name, "--bf16-seqs")) {
+            bf16_given = 1;
+            if (!strcmp(val, "none"))
+                o->n_bf16 = 0;
+            else if (!strcmp(val, "all"))
+                o->bf16_seqs[0] = -1, o->n_bf16 = 1;
+            else
+                rc = parse_list(name, val, 1, 1 << 24, o->bf16_seqs, MAX_LIST, &o->n_bf16, msg, n);
+        } else if (!strcmp(name, "--iters"))
             rc = parse_int(name, val, 1, 100000, &o->iters, msg, n);
         else if (!strcmp(name, "--warmup"))
             rc = parse_int(name, val, 0, 100000, &o->warmup, msg, n);
@@ -566,17 +751,27 @@ static int parse_args(int argc, char **argv, opts *o, char *msg, size_t n)
         o->n_dims = quick ? 1 : 2;
         memcpy(o->dims, d, (size_t)o->n_dims * sizeof *d);
     }
-    /* ascending N: the N² estimate reads the previous (smaller) N */
+    if (!bf16_given)
+        o->bf16_seqs[0] = quick ? 2048 : TC_BF16_SEQ, o->n_bf16 = 1;
+    /* ascending N: the skip estimate reads the previous (smaller) N */
     qsort(o->seqs, (size_t)o->n_seqs, sizeof o->seqs[0], cmp_int);
     return 0;
 }
 
-/** The problem of one point. */
-static attn_problem make_problem(const opts *o, int n, int d, int causal)
+/** The batch of sweep @p sw at N = @p n: --batch, or max(1, --tc-tokens / N). */
+static int sweep_batch(const opts *o, int sw, int n)
+{
+    if (sw == SW_FP32)
+        return o->batch;
+    return o->tc_tokens / n > 1 ? o->tc_tokens / n : 1;
+}
+
+/** The problem of one point of sweep @p sw. */
+static attn_problem make_problem(const opts *o, int sw, int n, int d, int causal)
 {
     attn_problem p;
     memset(&p, 0, sizeof p);
-    p.batch = o->batch;
+    p.batch = sweep_batch(o, sw, n);
     p.heads_q = p.heads_kv = o->heads;
     p.seqlen_q = p.seqlen_k = n;
     p.head_dim = d;
@@ -585,12 +780,13 @@ static attn_problem make_problem(const opts *o, int n, int d, int causal)
     return p;
 }
 
-/* ---- results: one row per (step, D, causal, N), written as CSV ------------ */
+/* ---- results: one row per (sweep, step, type, D, causal, N), written as CSV */
 
 /** One row of results.csv. */
 typedef struct {
     int filled;            /**< measured or decided (else not written yet) */
-    int impl;              /**< index into IMPLS */
+    int sw;                /**< the sweep (SW_FP32, SW_TC) */
+    const impl *m;         /**< the implementation */
     attn_problem p;        /**< the shape */
     char status[16];       /**< ok, refused, oom, skipped, error */
     char note[MSG_LEN];    /**< why, when not ok (step 07 ok rows: what ms means) */
@@ -600,16 +796,17 @@ typedef struct {
     int runs;              /**< timed runs */
 } row;
 
-/** All rows, indexed in sweep.py's order: step, D, causal, N. */
+/** All rows, indexed in sweep.py's order within each sweep: step (and type), D, causal, N. */
 typedef struct {
     row *rows;
     int n;
+    int base[N_SWEEPS];    /**< index of each sweep's first row */
 } table;
 
-/** Index of a row: (impl, D index, causal index, N index), step-major as sweep.py writes. */
-static int row_index(const opts *o, int m, int di, int ci, int ni)
+/** Index of a row: sweep @p sw, (impl, D index, causal index, N index), step-major as sweep.py writes. */
+static int row_index(const opts *o, const table *t, int sw, int m, int di, int ci, int ni)
 {
-    return ((m * o->n_dims + di) * o->n_causals + ci) * o->n_seqs + ni;
+    return t->base[sw] + ((m * o->n_dims + di) * o->n_causals + ci) * o->n_seqs + ni;
 }
 
 /** One CSV field, quoted as Python's csv module quotes (QUOTE_MINIMAL). */
@@ -653,8 +850,9 @@ static int make_dirs(const char *dir)
  * Write the filled rows to @p path (through a temporary file and a
  * rename, so a reader never sees half a file). The columns and formats of
  * sweep.py: step,name,device,dtype,B,Hq,Hkv,Sq,Sk,D,causal,ms,tflops,
- * extra_bytes,runs,status,note; ms and tflops as the `result:` line prints
- * them (%.4f); the numbers left empty where the status is not ok. 0 or -1.
+ * extra_bytes,runs,status,note,sweep; ms and tflops as the `result:` line
+ * prints them (%.4f); the numbers left empty where the status is not ok.
+ * 0 or -1.
  */
 static int write_csv(const char *path, const table *t)
 {
@@ -664,24 +862,24 @@ static int write_csv(const char *path, const table *t)
     if (!f)
         return -1;
     fputs("step,name,device,dtype,B,Hq,Hkv,Sq,Sk,D,causal,ms,tflops,extra_bytes,runs,status,"
-          "note\r\n",
+          "note,sweep\r\n",
           f);
     for (int i = 0; i < t->n; i++) {
         const row *r = &t->rows[i];
-        const impl *m = &IMPLS[r->impl];
         if (!r->filled)
             continue;
-        fprintf(f, "%s,", impl_id(m));
-        csv_field(f, impl_name(m), 0);
-        fprintf(f, "gpu,%s,%d,%d,%d,%d,%d,%d,%d,", attn_dtype_name(m->dt), r->p.batch,
-                r->p.heads_q, r->p.heads_kv,
-                r->p.seqlen_q, r->p.seqlen_k, r->p.head_dim, r->p.causal);
+        fprintf(f, "%s,", impl_id(r->m));
+        csv_field(f, impl_name(r->m), 0);
+        fprintf(f, "gpu,%s,%d,%d,%d,%d,%d,%d,%d,", attn_dtype_name(r->m->dt), r->p.batch,
+                r->p.heads_q, r->p.heads_kv, r->p.seqlen_q, r->p.seqlen_k, r->p.head_dim,
+                r->p.causal);
         if (!strcmp(r->status, "ok"))
             fprintf(f, "%.4f,%.4f,%zu,%d,", r->ms, r->tflops, r->extra_bytes, r->runs);
         else
             fputs(",,,,", f);
         csv_field(f, r->status, 0);
-        csv_field(f, r->note, 1);
+        csv_field(f, r->note, 0);
+        csv_field(f, SWEEP_NAME[r->sw], 1);
     }
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
         remove(tmp);
@@ -690,17 +888,19 @@ static int write_csv(const char *path, const table *t)
     return 0;
 }
 
-/** The line printed for one point (sweep.py's format). */
+/** The line printed for one point (sweep.py's format, with the type and B). */
 static void print_row(const row *r)
 {
-    const impl *m = &IMPLS[r->impl];
+    const impl *m = r->m;
+    char head[96];
+    snprintf(head, sizeof head, "  %s %-16s %-4s B=%-2d D=%-3d causal=%d N=%-6d", impl_id(m),
+             impl_name(m), attn_dtype_name(m->dt), r->p.batch, r->p.head_dim, r->p.causal,
+             r->p.seqlen_q);
     if (!strcmp(r->status, "ok"))
-        printf("  %s %-22s D=%-3d causal=%d N=%-6d %-8s %.4g ms %.4g TFLOP/s (%d runs)\n",
-               impl_id(m), impl_name(m), r->p.head_dim, r->p.causal, r->p.seqlen_q, r->status,
-               r->ms, r->tflops, r->runs);
+        printf("%s %-8s %.4g ms %.4g TFLOP/s (%d runs)\n", head, r->status, r->ms, r->tflops,
+               r->runs);
     else
-        printf("  %s %-22s D=%-3d causal=%d N=%-6d %-8s %.90s\n", impl_id(m), impl_name(m),
-               r->p.head_dim, r->p.causal, r->p.seqlen_q, r->status, r->note);
+        printf("%s %-8s %.90s\n", head, r->status, r->note);
     fflush(stdout);
 }
 
@@ -731,7 +931,8 @@ static int step_failed(int rc, const char *what, row *r, char *msg, size_t n)
     (void)cudaGetLastError(); /* a launch error is not sticky: clear it */
     cudaError_t e = cudaDeviceSynchronize();
     if (e != cudaSuccess) {
-        snprintf(msg, n, "step %s: %s%s; then: %s", impl_id(&IMPLS[r->impl]), what, why,
+        snprintf(msg, n, "step %s (%s): %s%s; then: %s", impl_id(r->m),
+                 attn_dtype_name(r->m->dt), what, why,
                  cudaGetErrorString(e));
         return ATTN_EXIT_RESOURCE;
     }
@@ -741,21 +942,36 @@ static int step_failed(int rc, const char *what, row *r, char *msg, size_t n)
 }
 
 /**
- * Time every active step at problem @p p, interleaved: the backward steps'
+ * A CUDA call right after a run of @p m failed with @p rc and @p msg: the
+ * fault is that run's (every run before it was waited for), so @p msg
+ * names the step first ("step 09 (fp16): …", what tests/bench/gpu_bench.sh
+ * reads to run the sweep again without it). Returns @p rc.
+ */
+static int blame(int rc, const impl *m, char *msg, size_t n)
+{
+    char what[MSG_LEN];
+    snprintf(what, sizeof what, "%s", msg);
+    snprintf(msg, n, "step %s (%s): %.400s", impl_id(m), attn_dtype_name(m->dt), what);
+    return rc;
+}
+
+/**
+ * Time every active implementation of @p impls (@p nm of them) at problem
+ * @p p, interleaved: the backward steps'
  * forwards (untimed), then warm-up rounds, then timed rounds, each round
  * one run of every active step in turn. Fills the rows (status ok, or
  * refused / error where an entry point failed). 0, or 3 with @p msg on a
  * CUDA fault.
  */
-static int time_shape(const opts *o, const attn_problem *p, bufs *b, timing *tm, row **rows,
-                      char *msg, size_t n)
+static int time_shape(const opts *o, const attn_problem *p, bufs *b, const impl *impls, int nm,
+                      timing *tm, row **rows, char *msg, size_t n)
 {
     int rc = 0;
     /* step 07: its forward, for the O and LSE its backward reads */
-    for (int m = 0; m < N_IMPLS; m++) {
-        if (!tm[m].active || !IMPLS[m].bwd)
+    for (int m = 0; m < nm; m++) {
+        if (!tm[m].active || !impls[m].bwd)
             continue;
-        if ((rc = impl_run(&IMPLS[m], p, b, o->deterministic, 1)) != 0) {
+        if ((rc = impl_run(&impls[m], p, b, o->deterministic, 1)) != 0) {
             tm[m].active = 0;
             if ((rc = step_failed(rc, "its forward: ", rows[m], msg, n)))
                 return rc;
@@ -766,18 +982,18 @@ static int time_shape(const opts *o, const attn_problem *p, bufs *b, timing *tm,
 
     /* warm-up: each step waited for, stopping once it spent max_ms */
     for (int w = 0; w < o->warmup; w++) {
-        for (int m = 0; m < N_IMPLS; m++) {
+        for (int m = 0; m < nm; m++) {
             if (!tm[m].active || (o->max_ms > 0 && tm[m].warm_ms >= o->max_ms))
                 continue;
             const double t0 = attn_now_ms();
-            if ((rc = impl_run(&IMPLS[m], p, b, o->deterministic, 0)) != 0) {
+            if ((rc = impl_run(&impls[m], p, b, o->deterministic, 0)) != 0) {
                 tm[m].active = 0;
                 if ((rc = step_failed(rc, "", rows[m], msg, n)))
                     return rc;
                 continue;
             }
             if ((rc = HOST_CALL(cudaStreamSynchronize(b->stream), msg, n)))
-                return rc;
+                return blame(rc, &impls[m], msg, n);
             tm[m].warm_ms += attn_now_ms() - t0;
         }
     }
@@ -785,7 +1001,7 @@ static int time_shape(const opts *o, const attn_problem *p, bufs *b, timing *tm,
     /* timed rounds: flush L2, event, the step alone, event */
     for (int r = 0; r < o->iters; r++) {
         int any = 0;
-        for (int m = 0; m < N_IMPLS; m++) {
+        for (int m = 0; m < nm; m++) {
             if (!tm[m].active || tm[m].runs >= o->iters ||
                 (o->max_ms > 0 && tm[m].spent_ms >= o->max_ms))
                 continue;
@@ -796,7 +1012,7 @@ static int time_shape(const opts *o, const attn_problem *p, bufs *b, timing *tm,
                 return rc;
             if ((rc = HOST_CALL(cudaEventRecord(b->ev0, b->stream), msg, n)))
                 return rc;
-            if ((rc = impl_run(&IMPLS[m], p, b, o->deterministic, 0)) != 0) {
+            if ((rc = impl_run(&impls[m], p, b, o->deterministic, 0)) != 0) {
                 tm[m].active = 0;
                 if ((rc = step_failed(rc, "", rows[m], msg, n)))
                     return rc;
@@ -805,7 +1021,7 @@ static int time_shape(const opts *o, const attn_problem *p, bufs *b, timing *tm,
             if ((rc = HOST_CALL(cudaEventRecord(b->ev1, b->stream), msg, n)) ||
                 (rc = HOST_CALL(cudaEventSynchronize(b->ev1), msg, n)) ||
                 (rc = HOST_CALL(cudaEventElapsedTime(&one, b->ev0, b->ev1), msg, n)))
-                return rc;
+                return blame(rc, &impls[m], msg, n);
             tm[m].times[tm[m].runs++] = one;
             tm[m].spent_ms += one;
         }
@@ -817,16 +1033,16 @@ static int time_shape(const opts *o, const attn_problem *p, bufs *b, timing *tm,
         (rc = HOST_CALL(cudaGetLastError(), msg, n)))
         return rc;
 
-    for (int m = 0; m < N_IMPLS; m++) {
+    for (int m = 0; m < nm; m++) {
         if (!tm[m].active)
             continue;
         row *rw = rows[m];
         rw->runs = tm[m].runs;
         rw->ms = attn_median(tm[m].times, tm[m].runs);
-        rw->tflops = rw->ms > 0 ? impl_flops(&IMPLS[m], p) / (rw->ms * 1e-3) * 1e-12 : 0.0;
-        rw->extra_bytes = impl_extra_bytes(&IMPLS[m], p);
+        rw->tflops = rw->ms > 0 ? impl_flops(&impls[m], p) / (rw->ms * 1e-3) * 1e-12 : 0.0;
+        rw->extra_bytes = impl_extra_bytes(&impls[m], p);
         snprintf(rw->status, sizeof rw->status, "ok");
-        if (IMPLS[m].bwd)
+        if (impls[m].bwd)
             snprintf(rw->note, sizeof rw->note,
                      "backward alone (forward untimed); tflops at %.1fx forward FLOPs",
                      BWD_FLOP_FACTOR);
@@ -921,22 +1137,19 @@ static cudaError_t dev_to_16bit(void *dst, const float *src, size_t n, attn_dtyp
 }
 
 /**
- * Make b->q16, b->k16, b->v16 hold the inputs in type @p t (converted from
- * the float inputs, whole buffers: the prefix of a converted tensor is the
- * converted prefix). Outside any timed region. 0, or 3 with @p msg.
+ * Fill b->q16[t], b->k16[t], b->v16[t] with the inputs in type @p t (fp16 or
+ * bf16), converted from the float inputs, whole buffers (the prefix of a
+ * converted tensor is the converted prefix). Outside any timed region.
+ * 0, or 3 with @p msg.
  */
-static int use_16bit(bufs *b, const sizes *s, attn_dtype t, char *msg, size_t n)
+static int make_16bit(bufs *b, const sizes *s, attn_dtype t, char *msg, size_t n)
 {
     int rc = 0;
-    if (b->dt16 == t)
-        return 0;
-    if ((rc = HOST_CALL(dev_to_16bit(b->q16, b->q, s->qe, t, b->stream), msg, n)) ||
-        (rc = HOST_CALL(dev_to_16bit(b->k16, b->k, s->kve, t, b->stream), msg, n)) ||
-        (rc = HOST_CALL(dev_to_16bit(b->v16, b->v, s->kve, t, b->stream), msg, n)) ||
-        (rc = HOST_CALL(cudaStreamSynchronize(b->stream), msg, n)))
+    if ((rc = HOST_CALL(dev_to_16bit(b->q16[t], b->q, s->qe, t, b->stream), msg, n)) ||
+        (rc = HOST_CALL(dev_to_16bit(b->k16[t], b->k, s->kve, t, b->stream), msg, n)) ||
+        (rc = HOST_CALL(dev_to_16bit(b->v16[t], b->v, s->kve, t, b->stream), msg, n)))
         return rc;
-    b->dt16 = t;
-    return 0;
+    return HOST_CALL(cudaStreamSynchronize(b->stream), msg, n);
 }
 
 /** Allocate @p count floats into *@p ptr; false when it did not fit. */
@@ -946,22 +1159,14 @@ static bool alloc_f(float **ptr, size_t count)
 }
 
 /**
- * The tensors at the largest shape (the backward's only when step 07 runs)
- * and the inputs drawn into them. 0, or 3 with @p msg.
+ * The tensors at the largest shape (the backward's only when step 07 runs;
+ * the 16-bit copies of each type in @p types16, a bit per attn_dtype) and
+ * the inputs drawn into them. 0, or 3 with @p msg.
  */
-static int alloc_tensors(bufs *b, const sizes *s, int with_bwd, int with_16, uint64_t seed,
+static int alloc_tensors(bufs *b, const sizes *s, int with_bwd, unsigned types16, uint64_t seed,
                          char *msg, size_t n)
 {
     int rc = 0;
-    /* 16-bit copies of Q, K, V and O where a typed step runs */
-    if (with_16 && (attn_dev_alloc(&b->q16, s->qe * 2) != cudaSuccess ||
-                    attn_dev_alloc(&b->k16, s->kve * 2) != cudaSuccess ||
-                    attn_dev_alloc(&b->v16, s->kve * 2) != cudaSuccess ||
-                    attn_dev_alloc(&b->o16, s->qe * 2) != cudaSuccess)) {
-        snprintf(msg, n, "out of device memory for the 16-bit tensors of the largest shape: "
-                 "needed %zu bytes", (2 * s->qe + 2 * s->kve) * 2);
-        return ATTN_EXIT_RESOURCE;
-    }
     const size_t need =
         (2 * s->qe + 2 * s->kve + s->le + (with_bwd ? 3 * s->qe + 2 * s->kve + s->le : 0)) *
         sizeof(float);
@@ -978,14 +1183,35 @@ static int alloc_tensors(bufs *b, const sizes *s, int with_bwd, int with_16, uin
                  need, free_b, total_b);
         return ATTN_EXIT_RESOURCE;
     }
+    /* 16-bit copies of Q, K, V and an O, one set per type a sweep runs */
+    for (int t = ATTN_F16; t <= ATTN_BF16; t++) {
+        const size_t es = attn_dtype_size((attn_dtype)t);
+        if (!(types16 & (1u << t)))
+            continue;
+        if (attn_dev_alloc(&b->q16[t], s->qe * es) != cudaSuccess ||
+            attn_dev_alloc(&b->k16[t], s->kve * es) != cudaSuccess ||
+            attn_dev_alloc(&b->v16[t], s->kve * es) != cudaSuccess ||
+            attn_dev_alloc(&b->o16[t], s->qe * es) != cudaSuccess) {
+            snprintf(msg, n, "out of device memory for the %s tensors of the largest shape: "
+                     "needed %zu bytes", attn_dtype_name((attn_dtype)t),
+                     (2 * s->qe + 2 * s->kve) * es);
+            return ATTN_EXIT_RESOURCE;
+        }
+    }
     if ((rc = HOST_CALL(dev_fill_normal(b->q, s->qe, seed, ATTN_STREAM_Q, b->stream), msg, n)) ||
         (rc = HOST_CALL(dev_fill_normal(b->k, s->kve, seed, ATTN_STREAM_K, b->stream), msg, n)) ||
         (rc = HOST_CALL(dev_fill_normal(b->v, s->kve, seed, ATTN_STREAM_V, b->stream), msg, n)) ||
         (with_bwd &&
          (rc = HOST_CALL(dev_fill_normal(b->dout, s->qe, seed, ATTN_STREAM_DO, b->stream), msg, n))))
         return rc;
-    return HOST_CALL(cudaStreamSynchronize(b->stream), msg, n);
+    if ((rc = HOST_CALL(cudaStreamSynchronize(b->stream), msg, n)))
+        return rc;
+    for (int t = ATTN_F16; t <= ATTN_BF16; t++)
+        if ((types16 & (1u << t)) && (rc = make_16bit(b, s, (attn_dtype)t, msg, n)))
+            return rc;
+    return 0;
 }
+
 
 /** qsort() order of sizes, largest first. */
 static int cmp_size_desc(const void *a, const void *b)
@@ -1028,7 +1254,10 @@ static void free_bufs(bufs *b)
     float *fs[] = {b->q, b->k, b->v, b->o, b->lse, b->dout, b->o_b, b->lse_b, b->dq, b->dk, b->dv};
     for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++)
         (void)cudaFree(fs[i]);
-    (void)cudaFree(b->q16), (void)cudaFree(b->k16), (void)cudaFree(b->v16), (void)cudaFree(b->o16);
+    for (int t = 0; t < ATTN_DTYPE_COUNT; t++) {
+        (void)cudaFree(b->q16[t]), (void)cudaFree(b->k16[t]);
+        (void)cudaFree(b->v16[t]), (void)cudaFree(b->o16[t]);
+    }
     (void)cudaFree(b->ws);
     (void)cudaFree(b->flush);
     if (b->ev0)
@@ -1040,8 +1269,52 @@ static void free_bufs(bufs *b)
     memset(b, 0, sizeof *b);
 }
 
+/** Does sweep @p sw run (chosen by --sweep, and some implementation of it in --steps)? */
+static int sweep_runs(const opts *o, int sw)
+{
+    if (!o->sweeps[sw])
+        return 0;
+    for (int m = 0; m < N_IMPLS[sw]; m++)
+        if (impl_used(o, &IMPLS[sw][m]))
+            return 1;
+    return 0;
+}
+
+/** The line that opens sweep @p sw: its implementations and shapes. */
+static void print_sweep_head(const opts *o, int sw)
+{
+    printf("bench: %s sweep:", SWEEP_NAME[sw]);
+    for (int m = 0, first = 1; m < N_IMPLS[sw]; m++) {
+        const impl *im = &IMPLS[sw][m];
+        if (!impl_used(o, im))
+            continue;
+        printf("%s %s %s", first ? "" : ",", impl_id(im), attn_dtype_name(im->dt));
+        first = 0;
+    }
+    printf("; N");
+    for (int i = 0; i < o->n_seqs; i++)
+        printf("%c%d", i ? ',' : '=', o->seqs[i]);
+    printf(" D");
+    for (int i = 0; i < o->n_dims; i++)
+        printf("%c%d", i ? ',' : '=', o->dims[i]);
+    printf(" causal");
+    for (int i = 0; i < o->n_causals; i++)
+        printf("%c%d", i ? ',' : '=', o->causals[i]);
+    if (sw == SW_FP32) {
+        printf(" B=%d Hq=Hkv=%d\n", o->batch, o->heads);
+    } else {
+        printf(" B=max(1,%d/N) Hq=Hkv=%d; bf16 at N", o->tc_tokens, o->heads);
+        if (o->n_bf16 == 0)
+            printf(" none");
+        for (int i = 0; i < o->n_bf16; i++)
+            o->bf16_seqs[i] < 0 ? printf("=all") : printf("%c%d", i ? ',' : '=', o->bf16_seqs[i]);
+        printf("\n");
+    }
+    fflush(stdout);
+}
+
 /**
- * The sweep: decide every row (refused, oom, skipped) or time it, shape by
+ * The sweeps: decide every row (refused, oom, skipped) or time it, shape by
  * shape, printing each and rewriting @p csv after each shape. 0, or 3 with
  * @p msg on a CUDA fault (the rows so far written).
  */
@@ -1051,78 +1324,88 @@ static int sweep(const opts *o, bufs *b, table *t, const char *csv, char *msg, s
     timing tm[MAX_IMPLS];
     row *rows[MAX_IMPLS];
     memset(tm, 0, sizeof tm);
-    for (int m = 0; m < N_IMPLS; m++)
+    for (int m = 0; m < MAX_IMPLS; m++)
         if (!(tm[m].times = (double *)malloc((size_t)o->iters * sizeof(double)))) {
             snprintf(msg, n, "out of host memory for %d timings", o->iters);
             rc = ATTN_EXIT_RESOURCE;
             goto done;
         }
-    for (int di = 0; di < o->n_dims; di++)
-        for (int ci = 0; ci < o->n_causals; ci++) {
-            /* per step, within this (D, causal): the last point timed, and a
-             * skip that holds for every larger N */
-            int prev_n[MAX_IMPLS] = {0}, stopped[MAX_IMPLS] = {0};
-            double prev_ms[MAX_IMPLS] = {0};
-            for (int ni = 0; ni < o->n_seqs; ni++) {
-                const int N = o->seqs[ni];
-                const attn_problem p = make_problem(o, N, o->dims[di], o->causals[ci]);
-                int any = 0;
-                for (int m = 0; m < N_IMPLS; m++) {
-                    tm[m].active = tm[m].runs = 0;
-                    tm[m].spent_ms = tm[m].warm_ms = 0.0;
-                    rows[m] = NULL;
-                    if (!o->use[m])
-                        continue;
-                    row *r = rows[m] = &t->rows[row_index(o, m, di, ci, ni)];
-                    memset(r, 0, sizeof *r);
-                    r->filled = 1;
-                    r->impl = m;
-                    r->p = p;
-                    const size_t need = impl_ws_bytes(&IMPLS[m], &p);
-                    const double est = prev_n[m] ? prev_ms[m] * ((double)N / prev_n[m]) *
-                                                       ((double)N / prev_n[m])
-                                                 : 0.0;
-                    if (impl_supports(&IMPLS[m], &p, r->note, sizeof r->note)) {
-                        snprintf(r->status, sizeof r->status, "refused");
-                    } else if (need > b->ws_bytes) {
-                        snprintf(r->status, sizeof r->status, "oom");
-                        snprintf(r->note, sizeof r->note,
-                                 "out of device memory: needs %zu bytes of workspace, %zu "
-                                 "allocated",
-                                 need, b->ws_bytes);
-                    } else if (stopped[m]) {
-                        snprintf(r->status, sizeof r->status, "skipped");
-                        snprintf(r->note, sizeof r->note, "a run estimated over %g s",
-                                 o->limit_s);
-                    } else if (o->limit_s > 0 && est > o->limit_s * 1e3) {
-                        stopped[m] = 1;
-                        snprintf(r->status, sizeof r->status, "skipped");
-                        snprintf(r->note, sizeof r->note, "one run estimated at %.3g s > %g s",
-                                 est * 1e-3, o->limit_s);
-                    } else {
-                        tm[m].active = any = 1;
+    for (int sw = 0; sw < N_SWEEPS; sw++) {
+        if (!sweep_runs(o, sw))
+            continue;
+        const impl *impls = IMPLS[sw];
+        const int nm = N_IMPLS[sw];
+        print_sweep_head(o, sw);
+        for (int di = 0; di < o->n_dims; di++)
+            for (int ci = 0; ci < o->n_causals; ci++) {
+                /* per implementation, within this (D, causal): the last point
+                 * timed, and a skip that holds for every larger N */
+                int stopped[MAX_IMPLS] = {0};
+                double prev_ms[MAX_IMPLS] = {0}, prev_flops[MAX_IMPLS] = {0};
+                for (int ni = 0; ni < o->n_seqs; ni++) {
+                    const int N = o->seqs[ni];
+                    const attn_problem p = make_problem(o, sw, N, o->dims[di], o->causals[ci]);
+                    int any = 0;
+                    for (int m = 0; m < nm; m++) {
+                        const impl *im = &impls[m];
+                        tm[m].active = tm[m].runs = 0;
+                        tm[m].spent_ms = tm[m].warm_ms = 0.0;
+                        rows[m] = NULL;
+                        if (!impl_at(o, sw, im, N))
+                            continue;
+                        row *r = rows[m] = &t->rows[row_index(o, t, sw, m, di, ci, ni)];
+                        memset(r, 0, sizeof *r);
+                        r->filled = 1;
+                        r->sw = sw;
+                        r->m = im;
+                        r->p = p;
+                        const size_t need = impl_ws_bytes(im, &p);
+                        /* one run's time grows with the FLOPs: N² at fixed B, N in the tc sweep */
+                        const double est =
+                            prev_flops[m] > 0 ? prev_ms[m] * impl_flops(im, &p) / prev_flops[m] : 0.0;
+                        if (impl_supports(im, &p, r->note, sizeof r->note)) {
+                            snprintf(r->status, sizeof r->status, "refused");
+                        } else if (need > b->ws_bytes) {
+                            snprintf(r->status, sizeof r->status, "oom");
+                            snprintf(r->note, sizeof r->note,
+                                     "out of device memory: needs %zu bytes of workspace, %zu "
+                                     "allocated",
+                                     need, b->ws_bytes);
+                        } else if (stopped[m]) {
+                            snprintf(r->status, sizeof r->status, "skipped");
+                            snprintf(r->note, sizeof r->note, "a run estimated over %g s",
+                                     o->limit_s);
+                        } else if (o->limit_s > 0 && est > o->limit_s * 1e3) {
+                            stopped[m] = 1;
+                            snprintf(r->status, sizeof r->status, "skipped");
+                            snprintf(r->note, sizeof r->note,
+                                     "one run estimated at %.3g s > %g s", est * 1e-3,
+                                     o->limit_s);
+                        } else {
+                            tm[m].active = any = 1;
+                        }
+                    }
+                    if (any && (rc = time_shape(o, &p, b, impls, nm, tm, rows, msg, n)))
+                        goto done;
+                    for (int m = 0; m < nm; m++) {
+                        if (!rows[m])
+                            continue;
+                        if (!strcmp(rows[m]->status, "ok"))
+                            prev_ms[m] = rows[m]->ms, prev_flops[m] = impl_flops(&impls[m], &p);
+                        print_row(rows[m]);
+                    }
+                    if (write_csv(csv, t) != 0) {
+                        snprintf(msg, n, "cannot write %.400s: %s", csv, strerror(errno));
+                        rc = ATTN_EXIT_BAD_INPUT;
+                        goto done;
                     }
                 }
-                if (any && (rc = time_shape(o, &p, b, tm, rows, msg, n)))
-                    goto done;
-                for (int m = 0; m < N_IMPLS; m++) {
-                    if (!rows[m])
-                        continue;
-                    if (!strcmp(rows[m]->status, "ok"))
-                        prev_n[m] = N, prev_ms[m] = rows[m]->ms;
-                    print_row(rows[m]);
-                }
-                if (write_csv(csv, t) != 0) {
-                    snprintf(msg, n, "cannot write %.400s: %s", csv, strerror(errno));
-                    rc = ATTN_EXIT_BAD_INPUT;
-                    goto done;
-                }
             }
-        }
+    }
 done:
     if (rc == ATTN_EXIT_RESOURCE)
         (void)write_csv(csv, t); /* what was measured before the fault */
-    for (int m = 0; m < N_IMPLS; m++)
+    for (int m = 0; m < MAX_IMPLS; m++)
         free(tm[m].times);
     return rc;
 }
@@ -1139,15 +1422,35 @@ int main(int argc, char **argv)
         fprintf(stderr, "error: %s\n", msg);
         return rc;
     }
+    if (!sweep_runs(&o, SW_FP32) && !sweep_runs(&o, SW_TC)) {
+        fprintf(stderr, "error: --steps: no step given runs in the %s sweep%s\n",
+                o.sweeps[SW_FP32] && o.sweeps[SW_TC] ? "fp32 or the tc" : o.sweeps[SW_TC] ? "tc" : "fp32",
+                o.sweeps[SW_TC] ? " (the tc sweep runs the steps that take fp16/bf16, and " TC_REF_STEP ")" : "");
+        return ATTN_EXIT_BAD_INPUT;
+    }
     /* every shape valid for the library (flags out of range are exit 2) */
-    for (int ni = 0; ni < o.n_seqs; ni++)
-        for (int di = 0; di < o.n_dims; di++) {
-            attn_problem p = make_problem(&o, o.seqs[ni], o.dims[di], 0);
-            if ((rc = attn_problem_validate(&p, msg, sizeof msg))) {
-                fprintf(stderr, "error: %s\n", msg);
-                return rc;
+    for (int sw = 0; sw < N_SWEEPS; sw++)
+        for (int ni = 0; sweep_runs(&o, sw) && ni < o.n_seqs; ni++)
+            for (int di = 0; di < o.n_dims; di++) {
+                attn_problem p = make_problem(&o, sw, o.seqs[ni], o.dims[di], 0);
+                if ((rc = attn_problem_validate(&p, msg, sizeof msg))) {
+                    fprintf(stderr, "error: %s sweep: %s\n", SWEEP_NAME[sw], msg);
+                    return rc;
+                }
             }
+    if (o.list) {
+        for (int sw = 0; sw < N_SWEEPS; sw++) {
+            int points = 0;
+            if (!sweep_runs(&o, sw))
+                continue;
+            print_sweep_head(&o, sw);
+            for (int m = 0; m < N_IMPLS[sw]; m++)
+                for (int ni = 0; ni < o.n_seqs; ni++)
+                    points += impl_at(&o, sw, &IMPLS[sw][m], o.seqs[ni]) * o.n_dims * o.n_causals;
+            printf("bench: %s sweep: %d points\n", SWEEP_NAME[sw], points);
         }
+        return 0;
+    }
     if (!attn_gpu_available(msg, sizeof msg)) {
         printf("skipped: %s\n", msg); /* "no CUDA device (…)" */
         return 0;
@@ -1157,53 +1460,51 @@ int main(int argc, char **argv)
 
     const double t_start = attn_now_ms();
     bufs b;
-    table t = {NULL, 0};
+    table t;
     sizes s = {0, 0, 0};
     size_t *needs = NULL;
     int n_needs = 0, with_bwd = 0, dev = 0, l2 = 0;
-    attn_dtype dt16 = ATTN_F32; /* the 16-bit type of the typed steps in this run */
-    char csv[4200], steps_txt[64] = "";
+    unsigned types16 = 0; /* bit per 16-bit type some implementation runs in */
+    char csv[4200];
     cudaDeviceProp prop;
     memset(&b, 0, sizeof b);
+    memset(&t, 0, sizeof t);
     memset(&prop, 0, sizeof prop);
 
-    /* the largest tensors, and every workspace the sweep could need */
-    t.n = N_IMPLS * o.n_dims * o.n_causals * o.n_seqs;
-    t.rows = (row *)calloc((size_t)t.n, sizeof(row));
-    needs = (size_t *)calloc((size_t)t.n, sizeof(size_t));
+    /* the rows, the largest tensors, and every workspace the run could need */
+    for (int sw = 0; sw < N_SWEEPS; sw++) {
+        t.base[sw] = t.n;
+        t.n += N_IMPLS[sw] * o.n_dims * o.n_causals * o.n_seqs;
+    }
+    t.rows = (row *)calloc((size_t)t.n + 1, sizeof(row));
+    needs = (size_t *)calloc((size_t)t.n + 1, sizeof(size_t));
     if (!t.rows || !needs) {
         snprintf(msg, sizeof msg, "out of host memory");
         rc = ATTN_EXIT_RESOURCE;
         goto done;
     }
-    for (int m = 0; m < N_IMPLS; m++) {
-        if (!o.use[m])
+    for (int sw = 0; sw < N_SWEEPS; sw++) {
+        if (!sweep_runs(&o, sw))
             continue;
-        with_bwd |= IMPLS[m].bwd != NULL;
-        if (IMPLS[m].dt != ATTN_F32) {
-            /* one 16-bit copy of the inputs serves every typed step: one type a run */
-            if (dt16 != ATTN_F32 && IMPLS[m].dt != dt16) {
-                snprintf(msg, sizeof msg, "--steps: typed steps of two 16-bit types in one run "
-                         "(give them in separate runs)");
-                rc = ATTN_EXIT_BAD_INPUT;
-                goto done;
-            }
-            dt16 = IMPLS[m].dt;
+        for (int m = 0; m < N_IMPLS[sw]; m++) {
+            const impl *im = &IMPLS[sw][m];
+            for (int di = 0; di < o.n_dims; di++)
+                for (int ci = 0; ci < o.n_causals; ci++)
+                    for (int ni = 0; ni < o.n_seqs; ni++) {
+                        attn_problem p = make_problem(&o, sw, o.seqs[ni], o.dims[di], o.causals[ci]);
+                        char why[MSG_LEN];
+                        if (!impl_at(&o, sw, im, o.seqs[ni]) ||
+                            impl_supports(im, &p, why, sizeof why))
+                            continue;
+                        with_bwd |= im->bwd != NULL;
+                        if (im->typed && im->dt != ATTN_F32)
+                            types16 |= 1u << im->dt;
+                        s.qe = s.qe > attn_q_elems(&p) ? s.qe : attn_q_elems(&p);
+                        s.kve = s.kve > attn_kv_elems(&p) ? s.kve : attn_kv_elems(&p);
+                        s.le = s.le > attn_lse_elems(&p) ? s.le : attn_lse_elems(&p);
+                        needs[n_needs++] = impl_ws_bytes(im, &p);
+                    }
         }
-        snprintf(steps_txt + strlen(steps_txt), sizeof steps_txt - strlen(steps_txt), "%s%s",
-                 steps_txt[0] ? "," : "", impl_id(&IMPLS[m]));
-        for (int di = 0; di < o.n_dims; di++)
-            for (int ci = 0; ci < o.n_causals; ci++)
-                for (int ni = 0; ni < o.n_seqs; ni++) {
-                    attn_problem p = make_problem(&o, o.seqs[ni], o.dims[di], o.causals[ci]);
-                    char why[MSG_LEN];
-                    if (impl_supports(&IMPLS[m], &p, why, sizeof why))
-                        continue;
-                    s.qe = s.qe > attn_q_elems(&p) ? s.qe : attn_q_elems(&p);
-                    s.kve = s.kve > attn_kv_elems(&p) ? s.kve : attn_kv_elems(&p);
-                    s.le = s.le > attn_lse_elems(&p) ? s.le : attn_lse_elems(&p);
-                    needs[n_needs++] = impl_ws_bytes(&IMPLS[m], &p);
-                }
     }
 
     if ((rc = HOST_CALL(cudaGetDevice(&dev), msg, sizeof msg)) ||
@@ -1218,8 +1519,7 @@ int main(int argc, char **argv)
         b.flush_bytes = 2 * (size_t)l2;
     else
         printf("notice: no L2 flush buffer (L2 %d bytes): timed runs may find data cached\n", l2);
-    if ((rc = alloc_tensors(&b, &s, with_bwd, dt16 != ATTN_F32, o.seed, msg, sizeof msg)) ||
-        (dt16 != ATTN_F32 && (rc = use_16bit(&b, &s, dt16, msg, sizeof msg))))
+    if ((rc = alloc_tensors(&b, &s, with_bwd, types16, o.seed, msg, sizeof msg)))
         goto done;
     alloc_workspace(&b, needs, n_needs);
 
@@ -1230,21 +1530,10 @@ int main(int argc, char **argv)
     }
     snprintf(csv, sizeof csv, "%s/results.csv", o.out_dir);
 
-    printf("bench: %s (sm_%d%d, %d SMs, L2 %.0f MiB); steps %s; N", prop.name, prop.major,
-           prop.minor, prop.multiProcessorCount, l2 / 1048576.0, steps_txt);
-    for (int i = 0; i < o.n_seqs; i++)
-        printf("%c%d", i ? ',' : '=', o.seqs[i]);
-    printf(" D");
-    for (int i = 0; i < o.n_dims; i++)
-        printf("%c%d", i ? ',' : '=', o.dims[i]);
-    printf(" causal");
-    for (int i = 0; i < o.n_causals; i++)
-        printf("%c%d", i ? ',' : '=', o.causals[i]);
-    printf(" B=%d Hq=Hkv=%d fp32%s%s\n", o.batch, o.heads, dt16 != ATTN_F32 ? " (typed steps: " : "",
-           dt16 != ATTN_F32 ? (dt16 == ATTN_F16 ? "fp16)" : "bf16)") : "");
-    printf("bench: per step and point up to %d warm-up and %d timed runs, %g ms cap each; "
-           "workspace %.3g GiB; seed %llu%s\n",
-           o.warmup, o.iters, o.max_ms, b.ws_bytes / 1073741824.0, (unsigned long long)o.seed,
+    printf("bench: %s (sm_%d%d, %d SMs, L2 %.0f MiB); per step and point up to %d warm-up and "
+           "%d timed runs, %g ms cap each; workspace %.3g GiB; seed %llu%s\n",
+           prop.name, prop.major, prop.minor, prop.multiProcessorCount, l2 / 1048576.0, o.warmup,
+           o.iters, o.max_ms, b.ws_bytes / 1073741824.0, (unsigned long long)o.seed,
            o.deterministic ? "; step 07 deterministic" : "");
     fflush(stdout);
 

@@ -1,6 +1,8 @@
 # tests/bench/bench.mk: build/bin/bench, the in-process GPU benchmark
-# (tests/bench/bench.cu: every GPU step on every shape in one process,
-# writing build/bench/results.csv as tests/bench/sweep.py does).
+# (tests/bench/bench.cu: every GPU step on every shape of the fp32 and the
+# tensor-core sweeps in one process, writing build/bench/results.csv as
+# tests/bench/sweep.py does; tests/bench/gpu_bench.sh runs it on a GPU
+# machine with the PyTorch peers).
 #
 # Included by the Makefile after its variables (OBJ, BIN, NVCC,
 # ALL_NVFLAGS, CUDA_LINK, the object lists) are defined; on its own:

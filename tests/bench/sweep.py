@@ -1,36 +1,48 @@
 #!/usr/bin/env python3
 """The benchmark sweep's tables, and its CPU half (notes/design.md, "Benchmark and timing").
 
-`make bench` times the GPU steps (04, 05, 06 forward; 07 backward) with
-build/bin/bench (tests/bench/bench.cu): one process, inputs drawn on the
-device, buffers allocated once, repeats interleaved across the steps. That
-writes build/bench/results.csv. Then this script runs with --merge: it runs
-only the step programs whose rows that file does not hold yet (the CPU
-steps 01-03; or every step, where build/bin/bench found no GPU and wrote
-nothing), adds their rows to the file, and prints the tables. --print only
-prints the tables of a results.csv.
+`make bench` times the GPU steps with build/bin/bench (tests/bench/bench.cu):
+one process, inputs drawn on the device, buffers allocated once, repeats
+interleaved across the steps, two sweeps: fp32 (steps 04, 05, 06 forward,
+07 backward; B = 1, Hq = 32) and tc (the steps that take fp16/bf16 in fp16,
+and bf16 at N = 4096, with step 04 fp16/bf16 and step 06 fp32 beside them;
+B = 16384 / N, Hq = 32). That writes build/bench/results.csv, and
+tests/bench/peers.py writes build/bench/peers.csv (PyTorch SDPA on the same
+shapes). Then this script runs with --merge: it runs only the step
+programs whose rows that file does not hold yet (the CPU steps 01-03; or
+every step, where build/bin/bench found no GPU and wrote nothing), adds
+their rows to the file, and prints the tables. --print only prints the
+tables of a results.csv (and of OUT/peers.csv or --peers).
 
 Without --merge it sweeps every step program present under build/bin (or
 those named by --steps) itself, one subprocess a point, as `make bench` did
 before build/bin/bench: `PROG --bench --no-check` over N in {512 .. 16384},
-D in {64, 128}, causal off and on, fp32, B = 1, Hq = 32, parsing the
-`result:` line. (A GPU point run that way draws its inputs on the host
-first; a full GPU sweep so takes several times longer than build/bin/bench.)
+D in {64, 128}, causal off and on, fp32 (--dtype), B = 1, Hq = 32, parsing
+the `result:` line: the fp32 sweep only. (A GPU point run that way draws
+its inputs on the host first; a full GPU sweep so takes several times
+longer than build/bin/bench.)
 
-Either way it writes build/bench/results.csv and prints the tables the
-FlashAttention write-ups print (time, TFLOP/s, extra memory by N, speedup
-over standard attention) as Markdown; and, where build/bench/peers.csv
-exists (tests/bench/peers.py, PyTorch SDPA), the ratio of each step to each
-peer in the same run.
+Either way it writes build/bench/results.csv and prints Markdown tables:
+- the fp32 sweep's, the FlashAttention write-ups' (time, TFLOP/s, extra
+  memory by N, speed-up over standard attention) and, where peers.csv has
+  fp32 rows, the ratio of each step to each peer in the same run;
+- the tc sweep's (print_tc_tables()): per D and causal, a line per N, the
+  TFLOP/s of each 16-bit step, step 04 in fp16, step 06 in fp32 and the SDPA
+  peers in fp16 (flash, cuDNN, efficient), each step's ratio to SDPA
+  FLASH_ATTENTION of the same run, and each tensor-core step's fraction of
+  the mma.sync ceiling (MMA_SYNC_F16_TFLOPS, an H200 figure); a bf16 table
+  where bf16 was measured; why each point not measured was not.
 
-The CSV contract, which build/bin/bench keeps too: the columns of COLUMNS,
-one row per (step, D, causal, N), in that order; status ok, oom (the
-workspace does not fit: the note says how much it needs), refused (the step
-does not take the shape), skipped (a run estimated too long), timeout,
-error or no-device, the note saying why; ms the median of the timed runs,
-tflops by the FlashAttention FLOP convention (forward: 4·B·Hq·Sq·Sk·D,
-halved when causal; step 07's rows time its backward alone and count 2.5
-times the forward's FLOPs), extra_bytes the step's workspace.
+The CSV contract, which build/bin/bench and peers.py keep too: the columns
+of COLUMNS, one row per (sweep, step, dtype, D, causal, N), in that order;
+status ok, oom (the workspace does not fit: the note says how much it
+needs), refused (the step does not take the shape), skipped (a run
+estimated too long), timeout, error or no-device, the note saying why; ms
+the median of the timed runs, tflops by the FlashAttention FLOP convention
+(forward: 4·B·Hq·Sq·Sk·D, halved when causal; step 07's rows time its
+backward alone and count 2.5 times the forward's FLOPs), extra_bytes the
+step's workspace; sweep fp32 or tc (a file without that column, written
+before it existed, is all fp32).
 
 Slow steps are cut short: a point whose one run, estimated from the previous
 N by the N^2 law, would take longer than --cpu-limit-s (CPU steps) or
@@ -54,14 +66,27 @@ import sys
 import time
 
 COLUMNS = ["step", "name", "device", "dtype", "B", "Hq", "Hkv", "Sq", "Sk", "D",
-           "causal", "ms", "tflops", "extra_bytes", "runs", "status", "note"]
+           "causal", "ms", "tflops", "extra_bytes", "runs", "status", "note", "sweep"]
 SEQS = [512, 1024, 2048, 4096, 8192, 16384]
 DIMS = [64, 128]
 QUICK_SEQS = [512, 2048]
 QUICK_DIMS = [64]
 # Steps the forward sweep leaves out unless --steps names them: 07 times a
-# backward pass and 09 decoding; their FLOPs are not this table's.
-NOT_FORWARD = {"07", "09"}
+# backward pass; its FLOPs are not this table's.
+NOT_FORWARD = {"07"}
+# The ceiling the "of 648" column divides by: mma.sync.aligned.m16n8k16
+# fp16 x fp16 -> fp32, ~648 TFLOP/s, measured with a microbenchmark (a
+# stream of independent HMMA per warp, nothing else) on the NVIDIA H200 of
+# notes/08_tc_mma.md (132 SMs at 1.98 GHz: one 4096-FLOP HMMA per warp about
+# every 1.65 SM cycles). Device-specific: another GPU, or another clock, has
+# another ceiling; and not the Hopper wgmma ceiling cuBLAS reaches.
+MMA_SYNC_F16_TFLOPS = 648.0
+# The standard-attention step: the baseline of the speed-ups, and in the tc
+# tables the "standard attention in fp16" column.
+BASE_STEP = "04"
+# Labels of the PyTorch SDPA peers (peers.py's step column).
+PEER_LABELS = {"sdpa_flash": "SDPA flash", "sdpa_cudnn": "SDPA cuDNN",
+               "sdpa_efficient": "SDPA efficient", "sdpa_math": "SDPA math"}
 
 
 def parse_result(stdout):
@@ -187,7 +212,7 @@ def sweep(args, skip=()):
                             if not args.quiet:
                                 print("  %s %-22s no CUDA device: every point skipped (%s)" % (
                                     sid, name, row["note"][:70]), flush=True)
-                    row["step"], row["name"] = sid, name
+                    row["step"], row["name"], row["sweep"] = sid, name, "fp32"
                     rows.append(row)
                     if row["status"] == "no-device":
                         continue  # said once above
@@ -211,14 +236,24 @@ def write_csv(path, rows):
 
 
 def merge_rows(kept, new):
-    """@kept and @new as one table in step order (a stable sort by step id:
-    within a step, the order each was written in: D, causal, N)."""
-    return sorted(kept + new, key=lambda r: r["step"])
+    """@kept and @new as one table: the fp32 sweep's rows, then the tc
+    sweep's, each in step order (a stable sort by step id: within a step,
+    the order each was written in: type, D, causal, N)."""
+    return sorted(kept + new, key=lambda r: (sweep_of(r) == "tc", r["step"]))
+
+
+def sweep_of(r):
+    """The sweep a row belongs to: its `sweep` column; "fp32" in a file
+    written before that column existed (then every row was the fp32 sweep's)."""
+    return r.get("sweep") or "fp32"
 
 
 def read_csv(path):
     with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["sweep"] = sweep_of(r)
+    return rows
 
 
 def fmt_bytes(b):
@@ -242,7 +277,18 @@ def num(x):
 
 
 def print_tables(rows, peers, out=sys.stdout):
-    """Markdown tables by (D, causal): rows are steps (and peers), columns N."""
+    """Every table: the fp32 sweep's (print_fp32_tables()), then the tc
+    sweep's (print_tc_tables())."""
+    fp32 = [r for r in rows if sweep_of(r) == "fp32"]
+    if fp32:
+        print_fp32_tables(fp32, [r for r in peers if sweep_of(r) == "fp32"], out)
+    print_tc_tables([r for r in rows if sweep_of(r) == "tc"],
+                    [r for r in peers if sweep_of(r) == "tc"], out)
+
+
+def print_fp32_tables(rows, peers, out=sys.stdout):
+    """The fp32 sweep's Markdown tables by (D, causal): rows are steps (and
+    peers), columns N."""
     ok = lambda r: r.get("status") == "ok"
     steps = []
     for r in rows:
@@ -257,7 +303,7 @@ def print_tables(rows, peers, out=sys.stdout):
     # the speed-ups are over standard attention: step 04 on the GPU, or step
     # 01 where step 04 has no measured point (no GPU, or it did not run)
     ran = {r["step"] for r in rows if ok(r)}
-    base = next((b for b in ("04", "01") if b in fwd_ids and b in ran),
+    base = next((b for b in (BASE_STEP, "01") if b in fwd_ids and b in ran),
                 fwd_ids[0] if fwd_ids else None)
     peer_names = []
     for r in peers:
@@ -326,6 +372,160 @@ def print_tables(rows, peers, out=sys.stdout):
                 return num(float(pr["ms"]) / float(r["ms"])) + "×"
             table("Ratio to PyTorch %s (its time / this time; > 1: faster)" % p,
                   "step", mine_gpu, ratio)
+
+
+def _ok(r):
+    return r is not None and r.get("status") == "ok"
+
+
+def _mark(r):
+    """A cell for a point not measured: its status, short."""
+    if r is None:
+        return ""
+    return {"oom": "OOM", "skipped": "—", "refused": "n/a",
+            "timeout": "timeout"}.get(r["status"], r["status"])
+
+
+def _tflops(r):
+    return num(r["tflops"]) if _ok(r) else _mark(r)
+
+
+def _ratio(a, b):
+    """a's TFLOP/s over b's at one shape (b's time / a's time), "0.52×"."""
+    if not _ok(a) or not _ok(b) or float(a["ms"]) <= 0:
+        return ""
+    return "%.2f×" % (float(b["ms"]) / float(a["ms"]))
+
+
+def _ordered(src, dtype):
+    """The step ids of @src's rows of type @dtype, in the order they come."""
+    ids = []
+    for r in src:
+        if r["dtype"] == dtype and r["step"] not in ids:
+            ids.append(r["step"])
+    return ids
+
+
+def _peer_label(p):
+    return PEER_LABELS.get(p, p)
+
+
+FLASH = "sdpa_flash"
+
+
+def print_tc_tables(rows, peers, out=sys.stdout):
+    """The tc sweep's Markdown tables (build/bin/bench's rows of sweep "tc",
+    peers.py's likewise), TFLOP/s:
+
+    - fp16, one table per (D, causal), a line per N: each tensor-core step
+      in fp16, step 04 in fp16 (standard attention with cuBLAS tensor-core
+      GEMMs, S and P in 16 bits), the fp32 step measured beside them (06),
+      each SDPA peer in fp16; then each step's ratio to SDPA
+      FLASH_ATTENTION (FlashAttention-2) at the same shape in the same run
+      (its TFLOP/s over flash's: > 1, the step is faster), and each
+      tensor-core step's fraction of the mma.sync ceiling
+      (MMA_SYNC_F16_TFLOPS);
+    - bf16, one table, a line per (D, causal, N) where bf16 was measured
+      (print_tc_bf16());
+    - why each point not measured was not, once per message.
+    A cell is looked up by (step, dtype, B, N, D, causal): a peer measured at
+    another B (another --tc-tokens) stays out of the ratios.
+    """
+    if not rows and not peers:
+        return
+    index = {}
+    for r in rows + peers:
+        key = (r["step"], r["dtype"], int(r["B"]), int(r["Sq"]), int(r["D"]), int(r["causal"]))
+        index.setdefault(key, r)
+    everything = rows + peers
+    tokens = max(int(r["B"]) * int(r["Sq"]) for r in everything)
+    heads = everything[0]["Hq"]
+    ceiling = "%g" % MMA_SYNC_F16_TFLOPS
+
+    # ---- fp16, per (D, causal)
+    f16 = [r for r in everything if r["dtype"] == "fp16"]
+    steps16 = _ordered(rows, "fp16")
+    tc_steps = [s for s in steps16 if s != BASE_STEP]   # the tensor-core steps
+    base16 = [s for s in steps16 if s == BASE_STEP]     # standard attention in fp16
+    fp32_steps = _ordered(rows, "fp32")                 # step 06, measured beside them
+    peers16 = _ordered(peers, "fp16")
+    blocks = sorted({(int(r["D"]), int(r["causal"])) for r in f16})
+    for d, c in blocks:
+        ns = sorted({(int(r["Sq"]), int(r["B"])) for r in f16
+                     if int(r["D"]) == d and int(r["causal"]) == c})
+        cols = ([("%s fp16" % s, s, "fp16") for s in tc_steps] +
+                [("%s fp16 (standard)" % s, s, "fp16") for s in base16] +
+                [("%s fp32" % s, s, "fp32") for s in fp32_steps] +
+                [("%s fp16" % _peer_label(p), p, "fp16") for p in peers16])
+        ratio_steps = [(s, "fp16") for s in tc_steps + base16] + [(s, "fp32") for s in fp32_steps]
+        have_flash = FLASH in peers16
+        print("\n### Tensor cores: fp16, D = %d, %s (TFLOP/s; B = %d / N, Hq = %s)\n" % (
+            d, "causal" if c else "not causal", tokens, heads), file=out)
+        hdr = ["N", "B"] + [lab for lab, _, _ in cols]
+        if have_flash:
+            hdr += ["%s / flash" % s for s, _ in ratio_steps]
+        hdr += ["%s of %s" % (s, ceiling) for s in tc_steps]
+        print("| %s |" % " | ".join(hdr), file=out)
+        print("|%s" % ("---:|" * len(hdr)), file=out)
+        for n, b in ns:
+            get = lambda s, t: index.get((s, t, b, n, d, c))
+            cells = [str(n), str(b)] + [_tflops(get(s, t)) for _, s, t in cols]
+            if have_flash:
+                cells += [_ratio(get(s, t), get(FLASH, "fp16")) for s, t in ratio_steps]
+            for s in tc_steps:
+                r = get(s, "fp16")
+                cells.append("%.0f%%" % (100.0 * float(r["tflops"]) / MMA_SYNC_F16_TFLOPS)
+                             if _ok(r) else "")
+            print("| %s |" % " | ".join(cells), file=out)
+    if blocks and not peers16:
+        print("\n(no PyTorch peers in fp16: tests/bench/peers.py writes them to peers.csv)",
+              file=out)
+    print_tc_bf16(rows, peers, index, tokens, heads, out)
+
+    # ---- why the points that were not measured were not, once per message
+    seen = []
+    for r in everything:
+        if r["status"] == "ok":
+            continue
+        key = (r["step"], r["dtype"], r["status"], r["note"][:160])
+        if key in seen:
+            continue
+        if not seen:
+            print("\nNot measured (tc sweep; the first point of each message):\n", file=out)
+        seen.append(key)
+        print("- %s %s, D = %s, causal %s, N = %s: %s: %s" % (
+            _peer_label(r["step"]), r["dtype"], r["D"], r["causal"], r["Sq"], r["status"],
+            r["note"][:160]), file=out)
+
+
+def print_tc_bf16(rows, peers, index, tokens, heads, out):
+    """print_tc_tables()'s bf16 table, a line per (D, causal, N) where bf16
+    was measured: each 16-bit step and SDPA peer in bf16, each step's ratio
+    to SDPA flash in bf16, and each step's bf16 TFLOP/s over its fp16."""
+    b16 = [r for r in rows + peers if r["dtype"] == "bf16"]
+    if not b16:
+        return
+    steps_b = _ordered(rows, "bf16")
+    steps_b = [s for s in steps_b if s != BASE_STEP] + [s for s in steps_b if s == BASE_STEP]
+    peers_b = _ordered(peers, "bf16")
+    pts = sorted({(int(r["D"]), int(r["causal"]), int(r["Sq"]), int(r["B"])) for r in b16})
+    print("\n### Tensor cores: bf16 (TFLOP/s; B = %d / N, Hq = %s)\n" % (tokens, heads),
+          file=out)
+    hdr = ["D", "causal", "N", "B"] + ["%s bf16" % s for s in steps_b] + \
+          ["%s bf16" % _peer_label(p) for p in peers_b]
+    if FLASH in peers_b:
+        hdr += ["%s / flash" % s for s in steps_b]
+    hdr += ["%s bf16 / fp16" % s for s in steps_b]
+    print("| %s |" % " | ".join(hdr), file=out)
+    print("|%s" % ("---:|" * len(hdr)), file=out)
+    for d, c, n, b in pts:
+        get = lambda s, t: index.get((s, t, b, n, d, c))
+        cells = [str(d), str(c), str(n), str(b)] + [_tflops(get(s, "bf16")) for s in steps_b] + \
+                [_tflops(get(p, "bf16")) for p in peers_b]
+        if FLASH in peers_b:
+            cells += [_ratio(get(s, "bf16"), get(FLASH, "bf16")) for s in steps_b]
+        cells += [_ratio(get(s, "bf16"), get(s, "fp16")) for s in steps_b]
+        print("| %s |" % " | ".join(cells), file=out)
 
 
 def plot(out_dir, results, peers):
