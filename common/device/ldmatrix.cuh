@@ -29,6 +29,7 @@ static __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const uint1
 /** A tile of D 16-bit columns, no padding, chunks swizzled: the offset of
  *  element (@p r, @p col). The layout argument of load_tile16(). */
 template <int D> struct swizzled_tile {
+    /** The offset of element (@p r, @p col), in elements. */
     static __device__ __forceinline__ int at(int r, int col)
     {
 #ifdef ATTN_NO_SWIZZLE /* a measurement build only: the conflicts without the swizzle */

@@ -120,6 +120,7 @@ static __device__ __forceinline__ bool bits_nonfinite(uint16_t x)
 /** A row-major tile, rows @p LD elements apart (LD − D of padding): where
  *  element (@p r, @p col) is. The layout argument of load_tile16(). */
 template <int LD> struct padded_tile {
+    /** The offset of element (@p r, @p col), in elements. */
     static __device__ __forceinline__ int at(int r, int col) { return r * LD + col; }
 };
 
