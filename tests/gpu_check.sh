@@ -60,13 +60,27 @@ done
 if [ "${QUICK:-0}" != 1 ]; then
 el "steps 08, 09 from compute_75 PTX (the sm_75 path: m16n8k8, fp16; bf16 is exit 3)"
 # Every CUDA object of this build carries compute_75 PTX and sm_75 code
-# only, so the driver JIT-compiles the PTX for this GPU: steps 08, 09 see
+# only, so the driver JIT-compiles the PTX for this GPU: steps 08, 09 (and
+# their suites' fp16 table) see
 # ptxVersion 75 and takes its Turing path. Its speed here says nothing
 # about a Turing GPU.
 NVCC_APPEND_FLAGS="-gencode arch=compute_75,code=compute_75" \
-  make -j"$(nproc)" GPU_ARCHS=75 BUILD=build/sm75 build/sm75/bin/08_tc_mma build/sm75/bin/09_tc_ldmatrix \
+  make -j"$(nproc)" GPU_ARCHS=75 BUILD=build/sm75 "$CK" "$CKL" build/sm75/bin/08_tc_mma \
+  build/sm75/bin/09_tc_ldmatrix build/sm75/bin/test_gpu_08 build/sm75/bin/test_gpu_09 \
   > "$OUT/build_sm75.txt" 2>&1 \
   || { tail -30 "$OUT/build_sm75.txt"; status=1; }
+# the fp16 conformance table through the sm_75 path, both layouts, side by side
+for n in 08 09; do
+  for c in fp16_bhsd fp16_bshd; do
+    CK_RUN_CASE=$c build/sm75/bin/test_gpu_$n > "$OUT/sm75_test_gpu_${n}_$c.txt" 2>&1 &
+  done
+done
+for j in $(jobs -p); do wait "$j" || status=1; done
+for f in "$OUT"/sm75_test_gpu_*.txt; do
+  echo "sm75 path, $(basename "$f" .txt):"
+  grep -E '^[0-9]+%: Checks|^skipped|^summary' "$f"
+  grep -E ':F:|:E:' "$f" | head -5
+done
 : > "$OUT/sm75.txt"
 for st in 08_tc_mma 09_tc_ldmatrix; do
 for sh in "--heads 4 --kv-heads 2 --seq 203 --seq-k 113 --dim 64 --causal" \
