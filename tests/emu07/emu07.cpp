@@ -68,6 +68,8 @@ template <class F> static void launch(int blocks, F f)
     for (int b = 0; b < blocks; b++) {
         std::barrier<> bar(NT);
         g_bar = &bar;
+        for (auto &x : g_or)
+            x.store(0);
         std::vector<std::thread> th;
         for (int t = 0; t < NT; t++)
             th.emplace_back([&, t, b] { threadIdx.x = t; blockIdx.x = b; f(); });

@@ -11,6 +11,5 @@ trap 'rm -rf "$T"' EXIT
 echo 'extern "C" int attn_cpu_run() { return 0; }' > "$T/stub.cpp"
 g++ -std=c++20 -O1 -x c++ -Itests/emu07 -Icommon -Isteps/07_backward tests/emu07/emu07.cpp "$T/stub.cpp" -x none \
   $B/steps/01_naive_cpu/backward.o $B/steps/03_tiled_cpu/attention.o \
-  $B/common/mem.o $B/common/rng.o $B/common/problem.o $B/common/compare.o $B/common/oracle.o \
-  $B/common/error.o -o "$T/emu07" -lpthread
+  $(for f in mem rng problem compare oracle error precision npy outputs; do echo "$B/common/$f.o"; done) -o "$T/emu07" -lpthread
 "$T/emu07"
