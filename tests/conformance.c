@@ -69,7 +69,8 @@ const char *conf_describe(const attn_problem *p, conf_kind kind)
         "nan-q (one row of Q is NaN: only its own O row and LSE may be NaN)",
         "nan-k (one row of K is NaN: every row that sees that key is NaN, no other)",
         "nan-v (one row of V is NaN: O of the rows that see that key, not their LSE)",
-        "neg-inf-q (one row of Q holds -inf and K's first column is positive: every score of "
+        /* one literal, continued: not two array elements */
+        "neg-inf-q (one row of Q holds -inf and K's first column is positive: every score of " /* NOLINT(bugprone-suspicious-missing-comma) */
         "that row is -inf, so it is masked: O = 0, LSE = -inf, never NaN)"};
     static char buf[384];
     const int no_key = p->causal && p->seqlen_q > p->seqlen_k ? p->seqlen_q - p->seqlen_k : 0;
@@ -448,8 +449,8 @@ int conf_check_step_at(const attn_step *step, const attn_step *prev, const attn_
             if (t != ATTN_F32) {
                 double omax = 0.0;
                 for (size_t x = 0; x < qn; x++)
-                    if (isfinite(o_prev[x]) && fabs(o_prev[x]) > omax)
-                        omax = fabs(o_prev[x]);
+                    if (isfinite(o_prev[x]) && fabsf(o_prev[x]) > omax)
+                        omax = fabsf(o_prev[x]);
                 if (omax > 0.0)
                     bound += ldexp(1.0, ilogb(omax) - (t == ATTN_BF16 ? 7 : 10));
             }
