@@ -79,27 +79,26 @@ def time_point(torch, run, args, flush):
     torch.cuda.synchronize()
     extra = torch.cuda.max_memory_allocated() - base - o.numel() * o.element_size()
     del o
-    spent_w = 0.0
-    for _ in range(args.warmup):
+
+    def timed():
+        """ms of one call of @run, by CUDA events"""
         s0 = torch.cuda.Event(enable_timing=True)
         s1 = torch.cuda.Event(enable_timing=True)
         s0.record()
         run()
         s1.record()
         s1.synchronize()
-        spent_w += s0.elapsed_time(s1)
+        return s0.elapsed_time(s1)
+
+    spent_w = 0.0
+    for _ in range(args.warmup):
+        spent_w += timed()
         if spent_w > args.max_ms:
             break
     times, spent = [], 0.0
     while len(times) < args.iters:
         flush.fill_(len(times) & 1)  # evict Q, K, V from L2
-        s0 = torch.cuda.Event(enable_timing=True)
-        s1 = torch.cuda.Event(enable_timing=True)
-        s0.record()
-        run()
-        s1.record()
-        s1.synchronize()
-        t = s0.elapsed_time(s1)
+        t = timed()
         times.append(t)
         spent += t
         if spent >= args.max_ms:
