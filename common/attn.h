@@ -277,6 +277,12 @@ size_t attn09_workspace_bytes(const attn_problem *p);
 /** Step 09: step 08 with operands loaded by ldmatrix from swizzled shared
  *  tiles; the same tensors, types and head dims. */
 int attn09_forward(const attn_params *pp, void *workspace, struct CUstream_st *stream);
+/** Device workspace step 10 needs: none (0). */
+size_t attn10_workspace_bytes(const attn_problem *p);
+/** Step 10: step 09 with its K/V copies in a cp.async pipeline, the full
+ *  FlashAttention-2 forward; the same tensors and types, head dims 32, 64,
+ *  96, 128, 256. */
+int attn10_forward(const attn_params *pp, void *workspace, struct CUstream_st *stream);
 
 /* ---- step 07: backward with recomputation ------------------------------ */
 

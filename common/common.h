@@ -539,6 +539,7 @@ extern const attn_step attn06_step; /**< step 06: FlashAttention-2 kernel */
 extern const attn_step attn07_step; /**< step 07: the backward with recomputation (GPU) */
 extern const attn_step attn08_step; /**< step 08: tensor cores, mma.sync (fp16/bf16) */
 extern const attn_step attn09_step; /**< step 09: ldmatrix from swizzled shared tiles */
+extern const attn_step attn10_step; /**< step 10: the cp.async pipeline, the full FA2 forward */
 /** Step 07's baseline: the stored-P standard backward with cuBLAS. */
 extern const attn_step attn07_standard_step;
 

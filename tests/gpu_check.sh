@@ -3,8 +3,8 @@
 # the CPU and GPU suites, compute-sanitizer (memcheck, racecheck, initcheck,
 # synccheck) on every GPU step at small, odd sizes (07 in both dQ modes),
 # the tour, and the forward steps timed at N = 4096 (the figures the notes
-# quote, to compare a change against). Steps 08 and 09 also run from their
-# compute_75 PTX alone, JIT-compiled by the driver: its sm_75 path.
+# quote, to compare a change against). Steps 08, 09 and 10 also run from
+# their compute_75 PTX alone, JIT-compiled by the driver: their sm_75 path.
 # Run from the project root with .deps/ (the Check packages) present:
 #   bash tests/gpu_check.sh            logs under $OUT (or build/gpu_check)
 # Prints a summary last; exit status 0 only if everything passed.
@@ -46,15 +46,16 @@ grep -E ':F:|:E:' "$OUT/test_gpu_07.txt" | head -20
 
 # the tensor-core steps: the table in four type x layout cases, and (08) step
 # 04 at fp16 and bf16, side by side (one process each)
-for n in 08 09; do
+for n in 08 09 10; do
   cases="special fp16_bhsd fp16_bshd bf16_bhsd bf16_bshd"
   [ $n = 08 ] && cases="$cases step04_fp16 step04_bf16"
+  [ $n = 10 ] && cases="$cases xdims_fp16 xdims_bf16"
   for c in $cases; do
     CK_RUN_CASE=$c build/bin/test_gpu_$n > "$OUT/test_gpu_${n}_$c.txt" 2>&1 &
   done
 done
 for j in $(jobs -p); do wait "$j" || status=1; done
-for n in 08 09; do
+for n in 08 09 10; do
   cat "$OUT"/test_gpu_${n}_*.txt > "$OUT/test_gpu_$n.txt"
   echo "test_gpu_$n:"
   grep -E '^[0-9]+%: Checks|^skipped|^summary' "$OUT/test_gpu_$n.txt"
@@ -64,7 +65,7 @@ done
 fi
 
 if [ "${QUICK:-0}" != 1 ] && [ "${PART:-all}" != main ]; then
-el "steps 08, 09 from compute_75 PTX (the sm_75 path: m16n8k8, fp16; bf16 is exit 3)"
+el "steps 08, 09, 10 from compute_75 PTX (the sm_75 path: m16n8k8, fp16; bf16 is exit 3)"
 # Every CUDA object of this build carries compute_75 PTX and sm_75 code
 # only, so the driver JIT-compiles the PTX for this GPU: steps 08, 09 (and
 # their suites' fp16 table) see
@@ -72,12 +73,15 @@ el "steps 08, 09 from compute_75 PTX (the sm_75 path: m16n8k8, fp16; bf16 is exi
 # about a Turing GPU.
 NVCC_APPEND_FLAGS="-gencode arch=compute_75,code=compute_75" \
   make -j"$(nproc)" GPU_ARCHS=75 BUILD=build/sm75 "$CK" "$CKL" build/sm75/bin/08_tc_mma \
-  build/sm75/bin/09_tc_ldmatrix build/sm75/bin/test_gpu_08 build/sm75/bin/test_gpu_09 \
+  build/sm75/bin/09_tc_ldmatrix build/sm75/bin/10_tc_pipeline build/sm75/bin/test_gpu_08 \
+  build/sm75/bin/test_gpu_09 build/sm75/bin/test_gpu_10 \
   > "$OUT/build_sm75.txt" 2>&1 \
   || { tail -30 "$OUT/build_sm75.txt"; status=1; }
 # the fp16 conformance table through the sm_75 path, both layouts, side by side
-for n in 08 09; do
-  for c in fp16_bhsd fp16_bshd; do
+for n in 08 09 10; do
+  cases="fp16_bhsd fp16_bshd"
+  [ $n = 10 ] && cases="$cases xdims_fp16"
+  for c in $cases; do
     CK_RUN_CASE=$c build/sm75/bin/test_gpu_$n > "$OUT/sm75_test_gpu_${n}_$c.txt" 2>&1 &
   done
 done
@@ -88,7 +92,7 @@ for f in "$OUT"/sm75_test_gpu_*.txt; do
   grep -E ':F:|:E:' "$f" | head -5
 done
 : > "$OUT/sm75.txt"
-for st in 08_tc_mma 09_tc_ldmatrix; do
+for st in 08_tc_mma 09_tc_ldmatrix 10_tc_pipeline; do
 for sh in "--heads 4 --kv-heads 2 --seq 203 --seq-k 113 --dim 64 --causal" \
           "--heads 2 --kv-heads 1 --seq 113 --seq-k 203 --dim 128" \
           "--batch 2 --heads 3 --seq 31 --dim 32 --causal --layout bshd" \
@@ -126,7 +130,8 @@ shapes=("--heads 4 --kv-heads 2 --seq 203 --seq-k 113 --dim 64 --causal"
 for tool in memcheck racecheck initcheck synccheck; do
   for s in build/bin/0[4-7]_* "build/bin/07_backward --deterministic" \
            "build/bin/08_tc_mma --dtype fp16" "build/bin/08_tc_mma --dtype bf16 --layout bshd" \
-           "build/bin/09_tc_ldmatrix --dtype fp16" "build/bin/09_tc_ldmatrix --dtype bf16 --layout bshd"; do
+           "build/bin/09_tc_ldmatrix --dtype fp16" "build/bin/09_tc_ldmatrix --dtype bf16 --layout bshd" \
+           "build/bin/10_tc_pipeline --dtype fp16" "build/bin/10_tc_pipeline --dtype bf16 --layout bshd"; do
     for sh in "${shapes[@]}"; do
       # shellcheck disable=SC2086 # $s and $sh are word lists
       log=$(compute-sanitizer --tool $tool --error-exitcode 9 $s $sh 2>&1); rc=$?
@@ -135,6 +140,18 @@ for tool in memcheck racecheck initcheck synccheck; do
       echo "$tool $(basename "${s%% *}")${s#"${s%% *}"} [$sh] rc=$rc $verdict $summary" >> "$OUT/sanitizer.txt"
       [ $rc -eq 0 ] || { status=1; echo "$log" | head -40 >> "$OUT/sanitizer_failures.txt"; }
     done
+  done
+done
+# step 10's head dims beyond the shapes' (96, 256), one type each
+for tool in memcheck racecheck initcheck synccheck; do
+  for sh in "--dtype fp16 --heads 3 --kv-heads 1 --seq 97 --seq-k 203 --dim 96 --causal" \
+            "--dtype bf16 --batch 2 --heads 2 --seq 113 --dim 256 --causal --layout bshd"; do
+    # shellcheck disable=SC2086 # $sh is a word list
+    log=$(compute-sanitizer --tool $tool --error-exitcode 9 build/bin/10_tc_pipeline $sh 2>&1); rc=$?
+    summary=$(echo "$log" | grep -E "ERROR SUMMARY|RACECHECK SUMMARY" | tail -n 1)
+    verdict=$(echo "$log" | grep -E "^(PASS|FAIL)$" | tail -n 1)
+    echo "$tool 10_tc_pipeline [$sh] rc=$rc $verdict $summary" >> "$OUT/sanitizer.txt"
+    [ $rc -eq 0 ] || { status=1; echo "$log" | head -40 >> "$OUT/sanitizer_failures.txt"; }
   done
 done
 echo "sanitizer runs: $(wc -l < "$OUT/sanitizer.txt"), clean: $(grep -c ' rc=0 PASS' "$OUT/sanitizer.txt")"
@@ -154,7 +171,7 @@ for s in 04_standard_cublas 05_smem_fa1 06_fa2_warp; do
     done
   done
 done | tee "$OUT/timing.txt"
-for s in 08_tc_mma 09_tc_ldmatrix; do
+for s in 08_tc_mma 09_tc_ldmatrix 10_tc_pipeline; do
 for d in 64 128; do
   for c in "" "--causal"; do
     # shellcheck disable=SC2086 # $c is empty or one flag

@@ -18,6 +18,7 @@ Suite *suite_step03(void);
 Suite *suite_step07(void);
 Suite *suite_step08(void);
 Suite *suite_step09(void);
+Suite *suite_step10(void);
 Suite *suite_precision(void);
 
 /*

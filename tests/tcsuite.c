@@ -8,7 +8,8 @@
  * inputs; strides no layout flag makes (odd, and a base that is not
  * 16-byte aligned) through the entry point itself, equal bit for bit to
  * the BHSD run; an infinity in a V row that only some rows see; the
- * refusals (exit 2).
+ * refusals (exit 2). Head dims the step has beyond the table's 32, 64 and
+ * 128 (step 10's 96 and 256) run the table's D = 128 cases at that dim.
  */
 #include <check.h>
 #include <math.h>
@@ -62,6 +63,41 @@ static void tc_check(int i, int c)
     worst_prev[c] = fmax(worst_prev[c], r->vs_prev);
     runs[c]++;
 }
+
+/* The step's head dims outside the table's 32, 64, 128 (step 10: 96, 256),
+ * and the table's cases at D = 128, which each of them runs in its place. */
+static int x_dims[8], n_x_dims, x_cases[256], n_x_cases;
+
+/* Case _i of those at type t: head dim x_dims[_i / (2·n)], layout
+ * (_i / n) % 2, the table's D = 128 case x_cases[_i % n] at that dim;
+ * checked as tc_check() checks the table. */
+static void tc_check_xdim(int i, int t)
+{
+    attn_problem p;
+    conf_kind kind;
+    const int n = n_x_cases, c = 2 * t + (i / n) % 2;
+    conf_case(x_cases[i % n], &p, &kind);
+    p.head_dim = x_dims[i / (2 * n)];
+    const uint64_t seed = tc_seed + 7000u + 1000u * (uint64_t)c + (uint64_t)i;
+    /* the prior step where it has this head dim (step 09 lacks 96 and 256):
+     * else the float64 oracle alone */
+    int prev_has = 0;
+    for (int x = 0; tc_prev->caps.head_dims && tc_prev->caps.head_dims[x]; x++)
+        prev_has = prev_has || tc_prev->caps.head_dims[x] == p.head_dim;
+    if (conf_check_step_at(tc_step, prev_has ? tc_prev : NULL, &p, kind, seed, TYPES[t],
+                           LAYOUTS[c % 2]))
+        return;
+    const conf_result *r = conf_last();
+    worst[c] = fmax(worst[c], r->max_abs / r->allowed);
+    worst_lse[c] = fmax(worst_lse[c], r->lse_err);
+    worst_prev[c] = fmax(worst_prev[c], r->vs_prev);
+    runs[c]++;
+}
+
+START_TEST(test_xdims_fp16) { tc_check_xdim(_i, 0); }
+END_TEST
+START_TEST(test_xdims_bf16) { tc_check_xdim(_i, 1); }
+END_TEST
 
 START_TEST(test_fp16_bhsd) { tc_check(_i, 0); }
 END_TEST
@@ -295,6 +331,29 @@ Suite *tc_suite(const char *name, const attn_step *step, const attn_step *prev, 
         tcase_set_timeout(tc, 600); /* not enforced without fork; kept for CK_FORK=yes */
         tcase_add_loop_test(tc, tests[c], 0, conf_case_count());
         suite_add_tcase(s, tc);
+    }
+    /* head dims the table lacks: xdims_fp16, xdims_bf16 (both layouts each) */
+    n_x_dims = n_x_cases = 0;
+    for (int x = 0; step->caps.head_dims && step->caps.head_dims[x] && n_x_dims < 8; x++) {
+        const int d = step->caps.head_dims[x];
+        if (d != 32 && d != 64 && d != 128)
+            x_dims[n_x_dims++] = d;
+    }
+    for (int i = 0; i < conf_case_count() && n_x_cases < 256; i++) {
+        attn_problem p;
+        conf_kind kind;
+        conf_case(i, &p, &kind);
+        if (p.head_dim == 128)
+            x_cases[n_x_cases++] = i;
+    }
+    if (n_x_dims) {
+        const TTest *xt[2] = {test_xdims_fp16, test_xdims_bf16};
+        const char *xn[2] = {"xdims_fp16", "xdims_bf16"};
+        for (int t = 0; t < 2; t++) {
+            TCase *tc = tcase_create(xn[t]);
+            tcase_add_loop_test(tc, xt[t], 0, 2 * n_x_dims * n_x_cases);
+            suite_add_tcase(s, tc);
+        }
     }
     TCase *tc = tcase_create("special");
     tcase_add_test(tc, test_refusals);

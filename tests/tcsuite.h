@@ -2,7 +2,8 @@
  * @file tcsuite.h
  * @brief The GPU suite every tensor-core forward step passes (tcsuite.c),
  * built for one step and the step it is compared with: test_gpu_08.c runs
- * it for step 08 against step 06, test_gpu_09.c for step 09 against 08.
+ * it for step 08 against step 06, test_gpu_09.c for step 09 against 08,
+ * test_gpu_10.c for step 10 against 09.
  */
 #ifndef ATTN_TCSUITE_H
 #define ATTN_TCSUITE_H
@@ -15,8 +16,9 @@
 /**
  * The suite @p name for @p step against @p prev: test cases fp16_bhsd,
  * fp16_bshd, bf16_bhsd, bf16_bshd (the conformance table, seeds from
- * @p seed) and special. One step per process: the suite keeps them in
- * file-scope state.
+ * @p seed), xdims_fp16 and xdims_bf16 (when the step takes head dims
+ * beyond the table's: its D = 128 cases at each, both layouts) and
+ * special. One step per process: the suite keeps them in file-scope state.
  */
 Suite *tc_suite(const char *name, const attn_step *step, const attn_step *prev, uint64_t seed);
 /** One line per type and layout that ran: the worst errors seen. */

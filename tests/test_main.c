@@ -23,6 +23,7 @@ int main(void)
     srunner_add_suite(sr, suite_step07());
     srunner_add_suite(sr, suite_step08());
     srunner_add_suite(sr, suite_step09());
+    srunner_add_suite(sr, suite_step10());
     srunner_add_suite(sr, suite_precision());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -6,7 +6,9 @@
  * rows those 8 chunks share 4 banks (an 8-way conflict). Chunk c of row r
  * stored at c ^ (r % 8) puts them in 8 different places, and a row is only
  * permuted, so 8 consecutive chunks of it (the copies) stay apart too. Rows
- * of 4 chunks (D = 32) pair up in a line: the XOR takes r / 2 there.
+ * of 4 or 12 chunks (D = 32, 96) end half a line off: rows r and r + 1
+ * start 4 bank groups apart, so the XOR takes (r / 2) % 4 there, which
+ * keeps a chunk inside its aligned group of 4 (step 10 adds D = 96).
  * Plain C, host and device: the CPU test checks the kernel's own function.
  */
 #ifndef ATTN_DEVICE_SWIZZLE_H
@@ -19,11 +21,10 @@
 #endif
 
 /** Where chunk @p chunk of row @p row is stored in its row, for @p chunks
- *  16-byte chunks per row (a power of two, at least 4). */
+ *  16-byte chunks per row (a multiple of 8, or 4 or 12). */
 static ATTN_HD inline int swizzle_chunk(int row, int chunk, int chunks)
 {
-    const int rows_per_line = chunks >= 8 ? 1 : 8 / chunks; /* rows that share a 128-byte line */
-    return chunk ^ ((row / rows_per_line) & (chunks >= 8 ? 7 : chunks - 1));
+    return chunks % 8 == 0 ? chunk ^ (row & 7) : chunk ^ ((row >> 1) & 3);
 }
 
 #endif /* ATTN_DEVICE_SWIZZLE_H */
