@@ -52,10 +52,15 @@ template <int D> constexpr int kBc = D == 256 ? 32 : 64;
 #else
 #define STAGES 1
 #endif
-/** Q_i's fragments stay in registers up to this head dim; above it they are
- *  read from shared memory at each k-step (registers for O_i instead). */
+/** Q_i's fragments stay in registers up to this head dim (128; 64 on sm_75);
+ *  above it they are read from shared memory at each k-step (registers for
+ *  O_i instead): at D = 256 they would take 64 registers of 255. */
 #ifndef ATTN10_QREG_MAX_D
+#if ATTN_HAVE_CP_ASYNC
+#define ATTN10_QREG_MAX_D 128
+#else
 #define ATTN10_QREG_MAX_D 64
+#endif
 #endif
 /** The wait for K_j (pipeline.h); a build with -DATTN10_ONE_WAIT waits for V_j there too. */
 #ifdef ATTN10_ONE_WAIT

@@ -24,9 +24,9 @@
  *
  * | path | D | warps | Br × Bc | stages | shared memory |
  * |---|---|---|---|---|---|
- * | sm_80+ | 32, 64, 96 | 4 | 64 × 64 | 2 | 20, 40, 60 KiB |
- * | sm_80+ | 128 | 8 | 128 × 64 | 2 | 96 KiB |
- * | sm_80+ | 256 | 4 | 64 × 32 | 2 | 96 KiB |
+ * | sm_80+ | 32 | 4 | 64 × 64 | 2 | 20 KiB |
+ * | sm_80+ | 64, 96, 128 | 8 | 128 × 64 | 2 | 48, 72, 96 KiB |
+ * | sm_80+ | 256 | 8 | 128 × 32 | 2 | 128 KiB |
  * | sm_75 | 32 … 256 | 4 | 64 × 64 (× 32 at 256) | 1 | 12 … 64 KiB (each checked ≤ 64 KiB at compile time) |
  *
  * Registers per thread, spills (zero) and what each choice measured are in
@@ -80,7 +80,7 @@ static int nw10(int D, int sm75)
     (void)D;
     return ATTN10_NW_OVERRIDE;
 #else
-    return D == 128 ? 8 : 4;
+    return D == 32 ? 4 : 8;
 #endif
 }
 
