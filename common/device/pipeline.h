@@ -28,6 +28,9 @@
 #ifndef ATTN_DEVICE_PIPELINE_H
 #define ATTN_DEVICE_PIPELINE_H
 
+/** How the functions below are declared: constexpr host and device
+ *  functions in CUDA (the kernel's waits take them as template arguments),
+ *  constexpr in C++, plain static inline in C. */
 #ifdef __CUDACC__
 #define ATTN_PIPE_FN static __host__ __device__ constexpr inline
 #elif defined(__cplusplus)

@@ -43,40 +43,37 @@
 /** Keys per K/V block: Bc/8 accumulator tiles of S per warp, Bc/16 k-steps of PV;
  *  32 at D = 256, where two stages of 64 keys would take 128 KiB. */
 template <int D> constexpr int kBc = D == 256 ? 32 : 64;
-/** Stages of the copy pipeline (sm_75: 1, no cp.async); 1..4 to measure. */
 #ifndef ATTN10_STAGES
-#define ATTN10_STAGES 2
+#define ATTN10_STAGES 2 /**< stages of the copy pipeline on sm_80+; 1..4 to measure */
 #endif
 #if ATTN_HAVE_CP_ASYNC
-#define STAGES ATTN10_STAGES
+#define STAGES ATTN10_STAGES /**< the stages this code runs (sm_75: 1, no cp.async) */
 #else
-#define STAGES 1
+#define STAGES 1 /**< the stages this code runs (sm_75: 1, no cp.async) */
 #endif
-/** Q_i's fragments stay in registers up to this head dim (128; 64 on sm_75);
- *  above it they are read from shared memory at each k-step (registers for
- *  O_i instead): at D = 256 they would take 64 registers of 255. */
+/* Q_i's fragments stay in registers up to ATTN10_QREG_MAX_D; above it they
+ * are read from shared memory at each k-step (registers for O_i instead):
+ * at D = 256 they would take 64 registers of 255. */
 #ifndef ATTN10_QREG_MAX_D
 #if ATTN_HAVE_CP_ASYNC
-#define ATTN10_QREG_MAX_D 128
+#define ATTN10_QREG_MAX_D 128 /**< Q's fragments in registers up to this D (sm_80+) */
 #else
-#define ATTN10_QREG_MAX_D 64
+#define ATTN10_QREG_MAX_D 64 /**< Q's fragments in registers up to this D (sm_75) */
 #endif
 #endif
-/** The wait for K_j (pipeline.h); a build with -DATTN10_ONE_WAIT waits for V_j there too. */
 #ifdef ATTN10_ONE_WAIT
-#define ATTN10_K_WAIT (pipe_wait_k(STAGES) - 1)
+#define ATTN10_K_WAIT (pipe_wait_k(STAGES) - 1) /**< the wait for K_j: for V_j too (a measurement build) */
 #else
-#define ATTN10_K_WAIT pipe_wait_k(STAGES)
+#define ATTN10_K_WAIT pipe_wait_k(STAGES) /**< the wait for K_j (pipeline.h) */
 #endif
 /** log2(e): exp(x) = exp2(x·log2 e), and exp2f is one MUFU instruction. */
 #define LOG2E 1.4426950408889634f
 /** ln(2): the LSE back from the log2 domain. */
 #define LN2 0.6931471805599453f
-/** 2^x: one MUFU.EX2; a build with -DATTN10_EXPF measures what expf would cost. */
 #ifdef ATTN10_EXPF
-#define EXP2(x) expf((x) * LN2)
+#define EXP2(x) expf((x) * LN2) /**< 2^x through expf: what -DATTN10_EXPF measures */
 #else
-#define EXP2(x) exp2f(x)
+#define EXP2(x) exp2f(x) /**< 2^x: one MUFU.EX2 */
 #endif
 
 /**
