@@ -81,13 +81,13 @@ typedef struct {
  * j = 1: what". */
 static void violation(const replay_state *st, char *first, const char *fmt, ...)
 {
-    if (first[0])
-        return;
     char what[160];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    if (first[0])
+        return;
     if (st->j < 0)
         snprintf(first, 200, "S = %d, Tc = %d, before the loop: %s", st->S, st->Tc, what);
     else
