@@ -533,16 +533,15 @@ def plot(out_dir, results, peers):
     if not gp:
         print("notice: gnuplot not found: plots skipped (CSV is in %s)" % out_dir)
         return
-    here = os.path.dirname(os.path.abspath(__file__))
-    # plot.gp: the fp32 sweep; plot_tc.gp: the tensor-core sweep, in fp16
-    for script in ("plot.gp", "plot_tc.gp"):
-        cmd = [gp, "-e", "results='%s'; peers='%s'; outdir='%s'" % (
-            results, peers if os.path.exists(peers) else "", out_dir),
-            os.path.join(here, script)]
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plot.gp")
+    # the fp32 sweep, and the tensor-core sweep in fp16
+    for sweep in ("fp32", "tc"):
+        cmd = [gp, "-e", "sweep='%s'; results='%s'; peers='%s'; outdir='%s'" % (
+            sweep, results, peers if os.path.exists(peers) else "", out_dir), script]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True)
         if proc.returncode != 0:
-            print("notice: gnuplot (%s) failed: %s" % (script, proc.stderr.strip()[-300:]))
+            print("notice: gnuplot (%s sweep) failed: %s" % (sweep, proc.stderr.strip()[-300:]))
     pngs = sorted(glob.glob(os.path.join(out_dir, "*tflops_*.png")))
     print("plots: %s" % " ".join(pngs))
 
