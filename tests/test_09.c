@@ -17,36 +17,11 @@
 
 #include "../steps/09_tc_ldmatrix/swizzle.h"
 #include "common.h"
+#include "swizzle_check.h"
 
 static const int CHUNKS[4] = {4, 8, 16, 32}; /* D = 32, 64, 128, 256 in 16 bits */
 
-typedef int (*swizzle_fn)(int row, int chunk, int chunks);
-
-/* No swizzle: the row-major tile step 08 would have without its padding. */
-static int identity(int row, int chunk, int chunks)
-{
-    (void)row, (void)chunks;
-    return chunk;
-}
-
-/* The bank group (0..7) of chunk `chunk` of row `row` under `f`. */
-static int group(swizzle_fn f, int row, int chunk, int chunks)
-{
-    return (row * chunks + f(row, chunk, chunks)) % 8;
-}
-
-/* The largest number of the 8 accesses (rows[i], chunks_at[i]) that share
- * a bank group: 1 is conflict-free, 8 is eight passes. */
-static int ways(swizzle_fn f, const int *rows, const int *cols, int chunks)
-{
-    int count[8] = {0}, worst = 0;
-    for (int i = 0; i < 8; i++) {
-        const int gr = group(f, rows[i], cols[i], chunks);
-        if (++count[gr] > worst)
-            worst = count[gr];
-    }
-    return worst;
-}
+/* swizzle_fn, swizzle_identity, bank_ways: tests/swizzle_check.h */
 
 /* Each row's chunks are a permutation of 0 .. chunks - 1: every element
  * keeps one place of its own, in its own row. */
@@ -77,7 +52,7 @@ START_TEST(test_ldmatrix_reads)
             int rows[8], cols[8];
             for (int i = 0; i < 8; i++)
                 rows[i] = r0 + i, cols[i] = c;
-            const int w = ways(attn09_swizzle_chunk, rows, cols, ch);
+            const int w = bank_ways(attn09_swizzle_chunk, rows, cols, ch);
             ck_assert_msg(w == 1, "D = %d: ldmatrix of rows %d..%d, chunk %d: a %d-way bank conflict",
                           8 * ch, r0, r0 + 7, c, w);
         }
@@ -94,7 +69,7 @@ START_TEST(test_copy_writes)
         int rows[8], cols[8];
         for (int i = 0; i < 8; i++)
             rows[i] = (x0 + i) / ch, cols[i] = (x0 + i) % ch;
-        const int w = ways(attn09_swizzle_chunk, rows, cols, ch);
+        const int w = bank_ways(attn09_swizzle_chunk, rows, cols, ch);
         ck_assert_msg(w == 1, "D = %d: the copy of chunks %d..%d (row %d): a %d-way bank conflict",
                       8 * ch, x0, x0 + 7, rows[0], w);
     }
@@ -110,7 +85,7 @@ START_TEST(test_checker_sees_conflicts)
     int rows[8], cols[8];
     for (int i = 0; i < 8; i++)
         rows[i] = i, cols[i] = 0;
-    ck_assert_int_eq(ways(identity, rows, cols, ch), want[_i]);
+    ck_assert_int_eq(bank_ways(swizzle_identity, rows, cols, ch), want[_i]);
 }
 END_TEST
 

@@ -37,6 +37,7 @@
 #include "../steps/10_tc_pipeline/pipeline.h"
 #include "device/pipeline.h"
 #include "device/swizzle.h"
+#include "swizzle_check.h"
 
 enum { MAX_S = 4, MAX_TC = 9, MAX_GROUPS = 64 };
 
@@ -419,43 +420,17 @@ END_TEST
 
 enum { CH96 = 12 };
 
-typedef int (*swizzle_fn)(int row, int chunk, int chunks);
-
+/* The kernel's swizzle (common/device/swizzle.h); bank_ways and
+ * swizzle_identity are tests/swizzle_check.h's, shared with test_09.c. */
 static int swz_header(int row, int chunk, int chunks)
 {
     return swizzle_chunk(row, chunk, chunks);
-}
-/* No swizzle. */
-static int swz_identity(int row, int chunk, int chunks)
-{
-    (void)row, (void)chunks;
-    return chunk;
 }
 /* Step 09's XOR for whole lines, chunk ^ (row % 8), applied to rows of 12. */
 static int swz_row8(int row, int chunk, int chunks)
 {
     (void)chunks;
     return chunk ^ (row & 7);
-}
-
-/* The bank group (0..7) of chunk `chunk` of row `row` under f: slot s of
- * row r is chunk r·chunks + s of the tile, 8 chunks to a 128-byte line. */
-static int group(swizzle_fn f, int row, int chunk, int chunks)
-{
-    return (row * chunks + f(row, chunk, chunks)) % 8;
-}
-
-/* The largest number of the 8 accesses (rows[i], cols[i]) that share a bank
- * group: 1 is conflict-free, 8 is eight passes. */
-static int ways(swizzle_fn f, const int *rows, const int *cols, int chunks)
-{
-    int count[8] = {0}, worst = 0;
-    for (int i = 0; i < 8; i++) {
-        const int gr = group(f, rows[i], cols[i], chunks);
-        if (++count[gr] > worst)
-            worst = count[gr];
-    }
-    return worst;
 }
 
 /* The first row (of 0..63) whose chunks f does not permute; -1 if none. */
@@ -499,7 +474,7 @@ START_TEST(test_ldmatrix_reads_96)
             int rows[8], cols[8];
             for (int i = 0; i < 8; i++)
                 rows[i] = r0 + i, cols[i] = c;
-            const int w = ways(swz_header, rows, cols, CH96);
+            const int w = bank_ways(swz_header, rows, cols, CH96);
             ck_assert_msg(w == 1,
                           "D = 96: ldmatrix of rows %d..%d, chunk %d: a %d-way bank conflict", r0,
                           r0 + 7, c, w);
@@ -515,7 +490,7 @@ START_TEST(test_copy_writes_96)
         int rows[8], cols[8];
         for (int i = 0; i < 8; i++)
             rows[i] = (x0 + i) / CH96, cols[i] = (x0 + i) % CH96;
-        const int w = ways(swz_header, rows, cols, CH96);
+        const int w = bank_ways(swz_header, rows, cols, CH96);
         ck_assert_msg(w == 1, "D = 96: the copy of chunks %d..%d (row %d): a %d-way bank conflict",
                       x0, x0 + 7, rows[0], w);
     }
@@ -530,7 +505,7 @@ START_TEST(test_checker_sees_faults_96)
     int rows[8], cols[8];
     for (int i = 0; i < 8; i++)
         rows[i] = i, cols[i] = 0;
-    ck_assert_int_eq(ways(swz_identity, rows, cols, CH96), 4);
+    ck_assert_int_eq(bank_ways(swizzle_identity, rows, cols, CH96), 4);
     ck_assert_int_eq(first_bad_row(swz_row8, CH96), 4);
     ck_assert_int_eq(first_bad_row(swz_header, CH96), -1);
 }
