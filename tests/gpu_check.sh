@@ -127,31 +127,29 @@ shapes=("--heads 4 --kv-heads 2 --seq 203 --seq-k 113 --dim 64 --causal"
         "--batch 2 --heads 2 --seq 1 --seq-k 203 --dim 64")
 [ "${QUICK:-0}" = 1 ] && shapes=("${shapes[0]}" "${shapes[2]}")
 : > "$OUT/sanitizer.txt"
+# sanitize TOOL PROGRAM SHAPE: one compute-sanitizer run, one line in
+# sanitizer.txt (PROGRAM and SHAPE are word lists: a binary and its flags)
+sanitize() {
+  # shellcheck disable=SC2086 # $2 and $3 are word lists
+  log=$(compute-sanitizer --tool "$1" --error-exitcode 9 $2 $3 2>&1); rc=$?
+  summary=$(echo "$log" | grep -E "ERROR SUMMARY|RACECHECK SUMMARY" | tail -n 1)
+  verdict=$(echo "$log" | grep -E "^(PASS|FAIL)$" | tail -n 1)
+  echo "$1 $(basename "${2%% *}")${2#"${2%% *}"} [$3] rc=$rc $verdict $summary" >> "$OUT/sanitizer.txt"
+  [ $rc -eq 0 ] || { status=1; echo "$log" | head -40 >> "$OUT/sanitizer_failures.txt"; }
+}
 for tool in memcheck racecheck initcheck synccheck; do
   for s in build/bin/0[4-7]_* "build/bin/07_backward --deterministic" \
            "build/bin/08_tc_mma --dtype fp16" "build/bin/08_tc_mma --dtype bf16 --layout bshd" \
            "build/bin/09_tc_ldmatrix --dtype fp16" "build/bin/09_tc_ldmatrix --dtype bf16 --layout bshd" \
            "build/bin/10_tc_pipeline --dtype fp16" "build/bin/10_tc_pipeline --dtype bf16 --layout bshd"; do
     for sh in "${shapes[@]}"; do
-      # shellcheck disable=SC2086 # $s and $sh are word lists
-      log=$(compute-sanitizer --tool $tool --error-exitcode 9 $s $sh 2>&1); rc=$?
-      summary=$(echo "$log" | grep -E "ERROR SUMMARY|RACECHECK SUMMARY" | tail -n 1)
-      verdict=$(echo "$log" | grep -E "^(PASS|FAIL)$" | tail -n 1)
-      echo "$tool $(basename "${s%% *}")${s#"${s%% *}"} [$sh] rc=$rc $verdict $summary" >> "$OUT/sanitizer.txt"
-      [ $rc -eq 0 ] || { status=1; echo "$log" | head -40 >> "$OUT/sanitizer_failures.txt"; }
+      sanitize "$tool" "$s" "$sh"
     done
   done
-done
-# step 10's head dims beyond the shapes' (96, 256), one type each
-for tool in memcheck racecheck initcheck synccheck; do
+  # step 10's head dims beyond the shapes' (96, 256), one type each
   for sh in "--dtype fp16 --heads 3 --kv-heads 1 --seq 97 --seq-k 203 --dim 96 --causal" \
             "--dtype bf16 --batch 2 --heads 2 --seq 113 --dim 256 --causal --layout bshd"; do
-    # shellcheck disable=SC2086 # $sh is a word list
-    log=$(compute-sanitizer --tool $tool --error-exitcode 9 build/bin/10_tc_pipeline $sh 2>&1); rc=$?
-    summary=$(echo "$log" | grep -E "ERROR SUMMARY|RACECHECK SUMMARY" | tail -n 1)
-    verdict=$(echo "$log" | grep -E "^(PASS|FAIL)$" | tail -n 1)
-    echo "$tool 10_tc_pipeline [$sh] rc=$rc $verdict $summary" >> "$OUT/sanitizer.txt"
-    [ $rc -eq 0 ] || { status=1; echo "$log" | head -40 >> "$OUT/sanitizer_failures.txt"; }
+    sanitize "$tool" build/bin/10_tc_pipeline "$sh"
   done
 done
 echo "sanitizer runs: $(wc -l < "$OUT/sanitizer.txt"), clean: $(grep -c ' rc=0 PASS' "$OUT/sanitizer.txt")"
